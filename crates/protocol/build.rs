@@ -565,7 +565,7 @@ fn generate_struct(out: &mut String, schema: &Schema, def: &StructDef, is_top: b
                 .unwrap();
                 writeln!(
                     out,
-                    "let mut tagged_encoder = crate::codec::Encoder::new();"
+                    "let mut tagged_encoder = crate::codec::Encoder::with_capacity(64);"
                 )
                 .unwrap();
                 writeln!(out, "{{ let e = &mut tagged_encoder;").unwrap();

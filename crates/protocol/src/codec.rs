@@ -19,14 +19,20 @@ use crate::varint;
 /// chunk instead of being copied into the response buffer.
 pub const ZERO_COPY_THRESHOLD_BYTES: usize = 4096;
 
-/// Why a frame could not be decoded, and in which field.
+/// Room an encoder's buffer starts with: most responses fit, so they are
+/// written without growing it.
+const INITIAL_CAPACITY_BYTES: usize = 1024;
+
+/// Why a frame could not be decoded, and in which field. Boxed, so that the
+/// `Result` of every primitive read stays two registers wide.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {kind}")]
-pub struct DecodeError {
-    /// The schema path of the field being read, e.g. `ProduceRequest.TopicData`.
-    pub field: &'static str,
-    /// What was wrong with it.
-    pub kind: DecodeErrorKind,
+#[error("{}: {}", .0.field, .0.kind)]
+pub struct DecodeError(Box<DecodeErrorDetail>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DecodeErrorDetail {
+    field: &'static str,
+    kind: DecodeErrorKind,
 }
 
 /// The kinds of malformed input.
@@ -59,8 +65,19 @@ pub enum DecodeErrorKind {
 }
 
 impl DecodeError {
+    #[cold]
     pub fn new(field: &'static str, kind: DecodeErrorKind) -> Self {
-        Self { field, kind }
+        Self(Box::new(DecodeErrorDetail { field, kind }))
+    }
+
+    /// The schema path of the field being read, e.g. `ProduceRequest.TopicData`.
+    pub fn field(&self) -> &'static str {
+        self.0.field
+    }
+
+    /// What was wrong with it.
+    pub fn kind(&self) -> &DecodeErrorKind {
+        &self.0.kind
     }
 }
 
@@ -305,6 +322,13 @@ impl<'a> Decoder<'a> {
     #[inline]
     pub fn unsigned_varint(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         let input = &self.buffer[self.position..self.end];
+        // Lengths and tag counts are nearly always one byte.
+        if let Some(&byte) = input.first()
+            && byte < 0x80
+        {
+            self.position += 1;
+            return Ok(u32::from(byte));
+        }
         let (value, length) = varint::read_unsigned_varint(input)
             .map_err(|_| DecodeError::new(field, DecodeErrorKind::MalformedVarint))?;
         self.position += length;
@@ -476,12 +500,20 @@ pub struct Encoder {
 impl Encoder {
     /// An encoder producing bare message bytes.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_capacity(INITIAL_CAPACITY_BYTES)
+    }
+
+    /// An encoder whose buffer starts with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            current: BytesMut::with_capacity(capacity),
+            ..Self::default()
+        }
     }
 
     /// An encoder whose output starts with Kafka's 4-byte frame length.
     pub fn framed() -> Self {
-        let mut current = BytesMut::with_capacity(256);
+        let mut current = BytesMut::with_capacity(INITIAL_CAPACITY_BYTES);
         current.put_i32(0);
         Self {
             current,
@@ -693,14 +725,15 @@ impl Encoder {
             let first = self.head.as_mut().unwrap_or(&mut self.current);
             first[..4].copy_from_slice(&frame_length.to_be_bytes());
         }
+        if self.head.is_none() && self.chunks.is_empty() {
+            return EncodedBytes::single(self.current.freeze());
+        }
         let mut chunks = Vec::with_capacity(self.chunks.len() + 2);
         if let Some(head) = self.head {
             chunks.push(head.freeze());
         }
         chunks.extend(self.chunks);
-        if !self.current.is_empty() {
-            chunks.push(self.current.freeze());
-        }
+        chunks.push(self.current.freeze());
         EncodedBytes::from_chunks(chunks)
     }
 
@@ -711,43 +744,58 @@ impl Encoder {
 }
 
 /// Encoded output: a few contiguous chunks, readable as one [`Buf`] so that
-/// `write_all_buf` sends them with vectored writes.
+/// `write_all_buf` sends them with vectored writes. The common case, one
+/// chunk, needs no allocation beyond the chunk itself.
 #[derive(Debug, Clone, Default)]
 pub struct EncodedBytes {
-    chunks: Vec<Bytes>,
-    index: usize,
+    /// The chunk being consumed now (empty when everything is consumed).
+    first: Bytes,
+    /// The chunks after it, in order.
+    rest: std::collections::VecDeque<Bytes>,
     remaining: usize,
 }
 
 impl EncodedBytes {
     fn from_chunks(chunks: Vec<Bytes>) -> Self {
         let remaining = chunks.iter().map(Bytes::len).sum();
+        let mut rest: std::collections::VecDeque<Bytes> = chunks
+            .into_iter()
+            .filter(|chunk| !chunk.is_empty())
+            .collect();
+        let first = rest.pop_front().unwrap_or_default();
         Self {
-            chunks,
-            index: 0,
+            first,
+            rest,
             remaining,
         }
     }
 
+    fn single(chunk: Bytes) -> Self {
+        Self {
+            remaining: chunk.len(),
+            first: chunk,
+            rest: std::collections::VecDeque::new(),
+        }
+    }
+
     /// The chunks not yet consumed.
-    pub fn chunks(&self) -> &[Bytes] {
-        &self.chunks[self.index..]
+    pub fn chunks(&self) -> impl Iterator<Item = &Bytes> {
+        std::iter::once(&self.first)
+            .filter(|chunk| !chunk.is_empty())
+            .chain(self.rest.iter())
     }
 
     /// Joins the chunks into one buffer; free when there is a single chunk.
-    pub fn into_contiguous(mut self) -> Bytes {
-        let rest: Vec<Bytes> = self.chunks.drain(self.index..).collect();
-        match rest.len() {
-            0 => Bytes::new(),
-            1 => rest.into_iter().next().unwrap_or_default(),
-            _ => {
-                let mut joined = BytesMut::with_capacity(self.remaining);
-                for chunk in rest {
-                    joined.put_slice(&chunk);
-                }
-                joined.freeze()
-            }
+    pub fn into_contiguous(self) -> Bytes {
+        if self.rest.is_empty() {
+            return self.first;
         }
+        let mut joined = BytesMut::with_capacity(self.remaining);
+        joined.put_slice(&self.first);
+        for chunk in &self.rest {
+            joined.put_slice(chunk);
+        }
+        joined.freeze()
     }
 }
 
@@ -757,9 +805,7 @@ impl Buf for EncodedBytes {
     }
 
     fn chunk(&self) -> &[u8] {
-        self.chunks
-            .get(self.index)
-            .map_or(&[], |chunk| chunk.as_ref())
+        &self.first
     }
 
     fn advance(&mut self, mut count: usize) {
@@ -769,24 +815,21 @@ impl Buf for EncodedBytes {
         );
         self.remaining -= count;
         while count > 0 {
-            let Some(chunk) = self.chunks.get_mut(self.index) else {
-                break;
-            };
-            if count < chunk.len() {
-                chunk.advance(count);
-                break;
+            let step = count.min(self.first.len());
+            self.first.advance(step);
+            count -= step;
+            if self.first.is_empty() {
+                match self.rest.pop_front() {
+                    Some(next) => self.first = next,
+                    None => break,
+                }
             }
-            count -= chunk.len();
-            self.index += 1;
-        }
-        while self.chunks.get(self.index).is_some_and(Bytes::is_empty) {
-            self.index += 1;
         }
     }
 
     fn chunks_vectored<'a>(&'a self, destination: &mut [std::io::IoSlice<'a>]) -> usize {
         let mut written = 0;
-        for (slot, chunk) in destination.iter_mut().zip(self.chunks[self.index..].iter()) {
+        for (slot, chunk) in destination.iter_mut().zip(self.chunks()) {
             *slot = std::io::IoSlice::new(chunk);
             written += 1;
         }
@@ -813,7 +856,7 @@ mod tests {
         encoder.records(&payload, false, "records").unwrap();
         encoder.i16(1);
         let encoded = encoder.finish();
-        let chunks = encoded.chunks();
+        let chunks: Vec<&Bytes> = encoded.chunks().collect();
         assert_eq!(chunks.len(), 3);
         assert_eq!(chunks[1].as_ptr(), payload.as_ptr(), "payload was copied");
         let bytes = encoded.into_contiguous();
@@ -826,7 +869,10 @@ mod tests {
         let input = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0]);
         let mut decoder = Decoder::new(&input);
         let error = decoder.array_length(false, "Test.Array").unwrap_err();
-        assert_eq!(error.field, "Test.Array");
-        assert!(matches!(error.kind, DecodeErrorKind::LengthTooLarge { .. }));
+        assert_eq!(error.field(), "Test.Array");
+        assert!(matches!(
+            error.kind(),
+            DecodeErrorKind::LengthTooLarge { .. }
+        ));
     }
 }

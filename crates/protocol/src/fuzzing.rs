@@ -37,5 +37,5 @@ pub fn decode_responses(data: &[u8]) {
 
 /// Runs every record-batch decoder on `data`.
 pub fn decode_record_batches(data: &[u8]) {
-    let _ = data; // TEMP crate::records::fuzz_decode_batches(data);
+    crate::records::fuzz_decode_batches(data);
 }

@@ -28,7 +28,7 @@ impl Rng {
 
     /// True one time in four: how often a nullable field is null.
     pub fn chance(&mut self) -> bool {
-        self.u64() % 4 == 0
+        self.u64().is_multiple_of(4)
     }
 
     pub fn length(&mut self) -> usize {

@@ -225,53 +225,69 @@ pub struct RawTaggedField {
 /// A bounds-checked reader over a receive buffer. Byte fields come out as
 /// zero-copy slices of that buffer.
 pub struct Decoder<'a> {
+    /// The whole buffer, for zero-copy slices.
     buffer: &'a Bytes,
-    position: usize,
-    end: usize,
+    /// What is left to read: always a suffix of a range of `buffer`.
+    input: &'a [u8],
 }
 
 impl<'a> Decoder<'a> {
     pub fn new(buffer: &'a Bytes) -> Self {
         Self {
             buffer,
-            position: 0,
-            end: buffer.len(),
+            input: buffer,
         }
     }
 
     /// Bytes not yet read.
     #[inline]
     pub fn remaining(&self) -> usize {
-        self.end - self.position
+        self.input.len()
     }
 
     /// Bytes read so far from the start of the buffer.
     pub fn position(&self) -> usize {
-        self.position
+        self.offset_of(self.input)
+    }
+
+    /// Where `part` (a slice of `buffer`) starts within `buffer`.
+    #[inline]
+    fn offset_of(&self, part: &[u8]) -> usize {
+        part.as_ptr() as usize - self.buffer.as_ptr() as usize
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn truncated(&self, needed: usize, field: &'static str) -> DecodeError {
+        DecodeError::new(
+            field,
+            DecodeErrorKind::Truncated {
+                needed,
+                remaining: self.remaining(),
+            },
+        )
     }
 
     #[inline]
     fn take(&mut self, length: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
-        let remaining = self.remaining();
-        if length > remaining {
-            return Err(DecodeError::new(
-                field,
-                DecodeErrorKind::Truncated {
-                    needed: length,
-                    remaining,
-                },
-            ));
+        match self.input.split_at_checked(length) {
+            Some((head, tail)) => {
+                self.input = tail;
+                Ok(head)
+            }
+            None => Err(self.truncated(length, field)),
         }
-        let start = self.position;
-        self.position += length;
-        Ok(&self.buffer[start..start + length])
     }
 
-    #[inline]
+    #[inline(always)]
     fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, field)?);
-        Ok(out)
+        match self.input.split_first_chunk::<N>() {
+            Some((head, tail)) => {
+                self.input = tail;
+                Ok(*head)
+            }
+            None => Err(self.truncated(N, field)),
+        }
     }
 
     #[inline]
@@ -321,17 +337,16 @@ impl<'a> Decoder<'a> {
 
     #[inline]
     pub fn unsigned_varint(&mut self, field: &'static str) -> Result<u32, DecodeError> {
-        let input = &self.buffer[self.position..self.end];
         // Lengths and tag counts are nearly always one byte.
-        if let Some(&byte) = input.first()
+        if let Some((&byte, tail)) = self.input.split_first()
             && byte < 0x80
         {
-            self.position += 1;
+            self.input = tail;
             return Ok(u32::from(byte));
         }
-        let (value, length) = varint::read_unsigned_varint(input)
+        let (value, length) = varint::read_unsigned_varint(self.input)
             .map_err(|_| DecodeError::new(field, DecodeErrorKind::MalformedVarint))?;
-        self.position += length;
+        self.input = &self.input[length..];
         Ok(value)
     }
 
@@ -376,11 +391,12 @@ impl<'a> Decoder<'a> {
     /// A zero-copy slice of the next `length` bytes.
     #[inline]
     pub fn slice(&mut self, length: usize, field: &'static str) -> Result<Bytes, DecodeError> {
-        self.take(length, field)?;
+        let part = self.take(length, field)?;
         if length == 0 {
             return Ok(Bytes::new());
         }
-        Ok(self.buffer.slice(self.position - length..self.position))
+        let start = self.offset_of(part);
+        Ok(self.buffer.slice(start..start + length))
     }
 
     #[inline]
@@ -403,7 +419,7 @@ impl<'a> Decoder<'a> {
     #[inline]
     pub fn string(&mut self, flexible: bool, field: &'static str) -> Result<StrBytes, DecodeError> {
         self.nullable_string(flexible, field)?
-            .ok_or(DecodeError::new(field, DecodeErrorKind::UnexpectedNull))
+            .ok_or_else(|| DecodeError::new(field, DecodeErrorKind::UnexpectedNull))
     }
 
     #[inline]
@@ -421,7 +437,7 @@ impl<'a> Decoder<'a> {
     #[inline]
     pub fn bytes(&mut self, flexible: bool, field: &'static str) -> Result<Bytes, DecodeError> {
         self.nullable_bytes(flexible, field)?
-            .ok_or(DecodeError::new(field, DecodeErrorKind::UnexpectedNull))
+            .ok_or_else(|| DecodeError::new(field, DecodeErrorKind::UnexpectedNull))
     }
 
     /// An array's element count, `None` for null. The count is at most the
@@ -442,7 +458,7 @@ impl<'a> Decoder<'a> {
         field: &'static str,
     ) -> Result<usize, DecodeError> {
         self.nullable_array_length(flexible, field)?
-            .ok_or(DecodeError::new(field, DecodeErrorKind::UnexpectedNull))
+            .ok_or_else(|| DecodeError::new(field, DecodeErrorKind::UnexpectedNull))
     }
 
     /// The number of tagged fields that follow, bounded by the input (each
@@ -469,11 +485,10 @@ impl<'a> Decoder<'a> {
     pub fn tagged_field(&mut self, field: &'static str) -> Result<(u32, Decoder<'a>), DecodeError> {
         let tag = self.unsigned_varint(field)?;
         let size = self.unsigned_varint(field)? as usize;
-        self.take(size, field)?;
+        let payload = self.take(size, field)?;
         let sub = Decoder {
             buffer: self.buffer,
-            position: self.position - size,
-            end: self.position,
+            input: payload,
         };
         Ok((tag, sub))
     }
@@ -699,11 +714,17 @@ impl Encoder {
 
     /// Writes a tagged-field section: the known fields (already encoded, in
     /// ascending tag order) merged with the unknown ones kept from decoding.
+    #[inline]
     pub fn tagged_fields(&mut self, known: &[(u32, Bytes)], unknown: &[RawTaggedField]) {
         if known.is_empty() && unknown.is_empty() {
-            self.unsigned_varint(0);
-            return;
+            self.current.put_u8(0);
+        } else {
+            self.some_tagged_fields(known, unknown);
         }
+    }
+
+    #[inline(never)]
+    fn some_tagged_fields(&mut self, known: &[(u32, Bytes)], unknown: &[RawTaggedField]) {
         let mut all: Vec<(u32, &[u8])> = known
             .iter()
             .map(|(tag, data)| (*tag, data.as_ref()))

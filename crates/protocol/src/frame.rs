@@ -26,10 +26,12 @@ impl RequestFrame {
         let mut decoder = Decoder::new(frame);
         let raw_key = decoder.i16("RequestHeader.RequestApiKey")?;
         let version = decoder.i16("RequestHeader.RequestApiVersion")?;
-        let key = ApiKey::from_i16(raw_key).ok_or(DecodeError::new(
-            "RequestHeader.RequestApiKey",
-            DecodeErrorKind::UnknownApiKey(raw_key),
-        ))?;
+        let key = ApiKey::from_i16(raw_key).ok_or_else(|| {
+            DecodeError::new(
+                "RequestHeader.RequestApiKey",
+                DecodeErrorKind::UnknownApiKey(raw_key),
+            )
+        })?;
         let mut decoder = Decoder::new(frame);
         let header = RequestHeader::decode(&mut decoder, key.request_header_version(version))?;
         Ok((key, header, decoder.position()))

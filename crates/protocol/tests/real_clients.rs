@@ -426,7 +426,7 @@ async fn librdkafka_produce_batches_decode_with_every_compression() {
                 .create()
                 .expect("producer");
             for index in 0..20 {
-                let value = format!("{codec}-{index}-{}", "x".repeat(index * 10));
+                let value = format!("{codec}-{index}-{}", "x".repeat(200 + index * 10));
                 producer
                     .send(
                         BaseRecord::<str, str>::to("orders")
@@ -462,7 +462,7 @@ async fn librdkafka_produce_batches_decode_with_every_compression() {
             })
             .collect();
         let expected: Vec<String> = (0..20)
-            .map(|index| format!("{codec}-{index}-{}", "x".repeat(index * 10)))
+            .map(|index| format!("{codec}-{index}-{}", "x".repeat(200 + index * 10)))
             .collect();
         assert_eq!(values, expected, "records produced with {codec}");
     }

@@ -477,7 +477,7 @@ fn generate_struct(out: &mut String, schema: &Schema, def: &StructDef, is_top: b
     .unwrap();
     writeln!(
         out,
-        "    pub unknown_tagged_fields: ::std::vec::Vec<crate::codec::RawTaggedField>,"
+        "    pub unknown_tagged_fields: crate::codec::UnknownTaggedFields,"
     )
     .unwrap();
     writeln!(out, "}}").unwrap();
@@ -491,7 +491,11 @@ fn generate_struct(out: &mut String, schema: &Schema, def: &StructDef, is_top: b
     for field in &def.fields {
         writeln!(out, "    {}: {},", field.ident, field.default_expr()).unwrap();
     }
-    writeln!(out, "    unknown_tagged_fields: ::std::vec::Vec::new(),").unwrap();
+    writeln!(
+        out,
+        "    unknown_tagged_fields: crate::codec::UnknownTaggedFields::new(),"
+    )
+    .unwrap();
     writeln!(out, "}} }} }}").unwrap();
 
     let flexible = schema.flexible;
@@ -542,7 +546,11 @@ fn generate_struct(out: &mut String, schema: &Schema, def: &StructDef, is_top: b
             .collect();
         tagged.sort_by_key(|field| field.tagged.map(|(tag, _)| tag));
         if tagged.is_empty() {
-            writeln!(out, "e.tagged_fields(&[], &self.unknown_tagged_fields);").unwrap();
+            writeln!(
+                out,
+                "e.tagged_fields(&[], self.unknown_tagged_fields.as_slice());"
+            )
+            .unwrap();
         } else {
             writeln!(
                 out,
@@ -580,7 +588,11 @@ fn generate_struct(out: &mut String, schema: &Schema, def: &StructDef, is_top: b
                 writeln!(out, "known.push(({tag}, tagged_encoder.into_bytes()));").unwrap();
                 writeln!(out, "}}").unwrap();
             }
-            writeln!(out, "e.tagged_fields(&known, &self.unknown_tagged_fields);").unwrap();
+            writeln!(
+                out,
+                "e.tagged_fields(&known, self.unknown_tagged_fields.as_slice());"
+            )
+            .unwrap();
         }
         writeln!(out, "}}").unwrap();
     }
@@ -616,7 +628,7 @@ fn generate_struct(out: &mut String, schema: &Schema, def: &StructDef, is_top: b
     }
     writeln!(
         out,
-        "let mut unknown_tagged_fields = ::std::vec::Vec::new();"
+        "let mut unknown_tagged_fields = crate::codec::UnknownTaggedFields::new();"
     )
     .unwrap();
     for field in &def.fields {
@@ -722,7 +734,7 @@ fn generate_struct(out: &mut String, schema: &Schema, def: &StructDef, is_top: b
     if flexible_condition != "false" {
         writeln!(
             out,
-            "if flexible {{ this.unknown_tagged_fields = r.unknown_tagged_fields(); }}"
+            "if flexible {{ this.unknown_tagged_fields = r.unknown_tagged_fields().into(); }}"
         )
         .unwrap();
     }

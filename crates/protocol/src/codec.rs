@@ -222,6 +222,44 @@ pub struct RawTaggedField {
     pub data: Bytes,
 }
 
+/// The tagged fields of one struct that the codec did not know, in the order
+/// they were read. Nearly always empty, so it takes one word and costs
+/// nothing to create or drop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnknownTaggedFields(Option<Box<Vec<RawTaggedField>>>);
+
+impl UnknownTaggedFields {
+    pub const fn new() -> Self {
+        Self(None)
+    }
+
+    pub fn push(&mut self, field: RawTaggedField) {
+        self.0.get_or_insert_with(Box::default).push(field);
+    }
+
+    pub fn as_slice(&self) -> &[RawTaggedField] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+}
+
+impl From<Vec<RawTaggedField>> for UnknownTaggedFields {
+    fn from(fields: Vec<RawTaggedField>) -> Self {
+        if fields.is_empty() {
+            Self(None)
+        } else {
+            Self(Some(Box::new(fields)))
+        }
+    }
+}
+
 /// A bounds-checked reader over a receive buffer. Byte fields come out as
 /// zero-copy slices of that buffer.
 pub struct Decoder<'a> {

@@ -226,6 +226,8 @@ pub struct RawTaggedField {
 /// they were read. Nearly always empty, so it takes one word and costs
 /// nothing to create or drop.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+// A boxed Vec on purpose: one word instead of three in every struct.
+#[allow(clippy::box_collection)]
 pub struct UnknownTaggedFields(Option<Box<Vec<RawTaggedField>>>);
 
 impl UnknownTaggedFields {

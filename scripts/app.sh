@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
-echo "Nothing to launch yet: today Eddy is only its Kafka wire codec (crates/protocol)." >&2
-echo "The broker, the local cluster and the desktop app arrive later." >&2
-exit 1
+# Launches Eddy. Until the desktop app exists, this starts the default local
+# cluster with the `eddy` command (Ctrl-C stops it cleanly).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec cargo run --quiet --release -p eddy-cli -- cluster up "$@"

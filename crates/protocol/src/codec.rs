@@ -222,8 +222,9 @@ pub struct RawTaggedField {
     pub data: Bytes,
 }
 
-/// The tagged fields of one struct that the codec did not know, in the order
-/// they were read. Nearly always empty, so it takes one word and costs
+/// The tagged fields of one struct that the codec did not know, in ascending
+/// tag order (the order they must be written in), whatever order they
+/// arrived in. Nearly always empty, so it takes one word and costs
 /// nothing to create or drop.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 // A boxed Vec on purpose: one word instead of three in every struct.
@@ -235,8 +236,11 @@ impl UnknownTaggedFields {
         Self(None)
     }
 
+    /// Adds a field after any with the same or a lower tag.
     pub fn push(&mut self, field: RawTaggedField) {
-        self.0.get_or_insert_with(Box::default).push(field);
+        let fields = self.0.get_or_insert_with(Box::default);
+        let position = fields.partition_point(|existing| existing.tag <= field.tag);
+        fields.insert(position, field);
     }
 
     pub fn as_slice(&self) -> &[RawTaggedField] {
@@ -253,10 +257,11 @@ impl UnknownTaggedFields {
 }
 
 impl From<Vec<RawTaggedField>> for UnknownTaggedFields {
-    fn from(fields: Vec<RawTaggedField>) -> Self {
+    fn from(mut fields: Vec<RawTaggedField>) -> Self {
         if fields.is_empty() {
             Self(None)
         } else {
+            fields.sort_by_key(|field| field.tag);
             Self(Some(Box::new(fields)))
         }
     }

@@ -1,0 +1,654 @@
+//! Broker and topic configuration with Kafka's names, meanings and defaults.
+//!
+//! Each config a node understands is a row of [`BROKER_CONFIGS`] or
+//! [`TOPIC_CONFIGS`]; DescribeConfigs lists those rows, AlterConfigs checks
+//! against them, and the typed accessors read them. A broker config file is a
+//! Java properties file (`key=value` lines, `#` comments), as Kafka's
+//! `server.properties`. Topic configs default to their broker-level
+//! counterpart (`retention.ms` ← `log.retention.ms`), as in Kafka.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use eddy_log::LogConfig;
+
+/// How a config's value is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean,
+    Int,
+    Long,
+    Double,
+    String,
+    List,
+}
+
+/// One known config.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigDef {
+    pub name: &'static str,
+    pub kind: ConfigType,
+    pub default: &'static str,
+    /// For topic configs: the broker config whose value is the default.
+    pub broker_synonym: Option<&'static str>,
+    /// Allowed values, when the set is closed.
+    pub choices: &'static [&'static str],
+    pub doc: &'static str,
+}
+
+const fn def(
+    name: &'static str,
+    kind: ConfigType,
+    default: &'static str,
+    doc: &'static str,
+) -> ConfigDef {
+    ConfigDef {
+        name,
+        kind,
+        default,
+        broker_synonym: None,
+        choices: &[],
+        doc,
+    }
+}
+
+const fn topic(
+    name: &'static str,
+    kind: ConfigType,
+    broker_synonym: &'static str,
+    choices: &'static [&'static str],
+    doc: &'static str,
+) -> ConfigDef {
+    ConfigDef {
+        name,
+        kind,
+        default: "",
+        broker_synonym: Some(broker_synonym),
+        choices,
+        doc,
+    }
+}
+
+use ConfigType::{Boolean, Double, Int, List, Long, String as Str};
+
+/// Broker configs a node understands, with Kafka's defaults except where a
+/// laptop wants smaller numbers (noted in the doc).
+pub const BROKER_CONFIGS: &[ConfigDef] = &[
+    def("node.id", Int, "1", "This node's id."),
+    def(
+        "listeners",
+        Str,
+        "PLAINTEXT://127.0.0.1:19092",
+        "Where clients connect.",
+    ),
+    def(
+        "advertised.listeners",
+        Str,
+        "",
+        "Address given to clients in Metadata; defaults to listeners.",
+    ),
+    def("log.dirs", Str, "", "The data directory."),
+    def(
+        "auto.create.topics.enable",
+        Boolean,
+        "true",
+        "Create a topic on first Metadata or Produce request.",
+    ),
+    def(
+        "num.partitions",
+        Int,
+        "1",
+        "Partitions of an auto-created topic, or of CreateTopics with -1.",
+    ),
+    def(
+        "default.replication.factor",
+        Int,
+        "1",
+        "Replication factor of auto-created topics.",
+    ),
+    def(
+        "message.max.bytes",
+        Int,
+        "1048588",
+        "Largest record batch a topic accepts (topic: max.message.bytes).",
+    ),
+    def(
+        "socket.request.max.bytes",
+        Int,
+        "104857600",
+        "Largest request frame; a bigger one closes the connection.",
+    ),
+    def(
+        "max.connections",
+        Int,
+        "1000",
+        "Open client connections at most (Kafka: unlimited; a laptop wants a bound).",
+    ),
+    def(
+        "delete.topic.enable",
+        Boolean,
+        "true",
+        "Whether DeleteTopics may delete.",
+    ),
+    def(
+        "log.segment.bytes",
+        Int,
+        "1073741824",
+        "Roll a segment at this size.",
+    ),
+    def(
+        "log.roll.ms",
+        Long,
+        "604800000",
+        "Roll a segment at this age.",
+    ),
+    def(
+        "log.retention.ms",
+        Long,
+        "604800000",
+        "Delete segments older than this (-1: keep).",
+    ),
+    def(
+        "log.retention.bytes",
+        Long,
+        "-1",
+        "Delete old segments past this partition size (-1: no limit).",
+    ),
+    def(
+        "log.retention.check.interval.ms",
+        Long,
+        "300000",
+        "How often retention runs.",
+    ),
+    def(
+        "log.flush.interval.messages",
+        Long,
+        "9223372036854775807",
+        "fsync after this many records.",
+    ),
+    def(
+        "log.flush.interval.ms",
+        Long,
+        "9223372036854775807",
+        "fsync after this long.",
+    ),
+    def(
+        "log.index.interval.bytes",
+        Int,
+        "4096",
+        "Bytes between offset index entries.",
+    ),
+    def(
+        "log.message.timestamp.type",
+        Str,
+        "CreateTime",
+        "CreateTime or LogAppendTime.",
+    ),
+    def(
+        "log.cleanup.policy",
+        List,
+        "delete",
+        "delete, compact, or both.",
+    ),
+    def(
+        "log.cleaner.delete.retention.ms",
+        Long,
+        "86400000",
+        "How long tombstones stay in compacted topics.",
+    ),
+    def(
+        "min.insync.replicas",
+        Int,
+        "1",
+        "Replicas that must have a record before acks=all succeeds.",
+    ),
+    def(
+        "unclean.leader.election.enable",
+        Boolean,
+        "false",
+        "Elect an out-of-sync replica when no in-sync one is alive.",
+    ),
+    def(
+        "compression.type",
+        Str,
+        "producer",
+        "Keep the producer's codec, or recompress.",
+    ),
+    def(
+        "offsets.topic.num.partitions",
+        Int,
+        "50",
+        "Partitions of __consumer_offsets (fixed once created).",
+    ),
+    def(
+        "offsets.topic.replication.factor",
+        Int,
+        "1",
+        "Replication factor of __consumer_offsets.",
+    ),
+];
+
+/// Topic configs, each defaulting to a broker config.
+pub const TOPIC_CONFIGS: &[ConfigDef] = &[
+    topic(
+        "cleanup.policy",
+        List,
+        "log.cleanup.policy",
+        &["delete", "compact"],
+        "delete, compact, or both.",
+    ),
+    topic(
+        "compression.type",
+        Str,
+        "compression.type",
+        &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
+        "Codec kept on disk.",
+    ),
+    topic(
+        "delete.retention.ms",
+        Long,
+        "log.cleaner.delete.retention.ms",
+        &[],
+        "How long tombstones stay.",
+    ),
+    topic(
+        "flush.messages",
+        Long,
+        "log.flush.interval.messages",
+        &[],
+        "fsync after this many records.",
+    ),
+    topic(
+        "flush.ms",
+        Long,
+        "log.flush.interval.ms",
+        &[],
+        "fsync after this long.",
+    ),
+    topic(
+        "index.interval.bytes",
+        Int,
+        "log.index.interval.bytes",
+        &[],
+        "Bytes between offset index entries.",
+    ),
+    topic(
+        "max.message.bytes",
+        Int,
+        "message.max.bytes",
+        &[],
+        "Largest record batch accepted.",
+    ),
+    topic(
+        "message.timestamp.type",
+        Str,
+        "log.message.timestamp.type",
+        &["CreateTime", "LogAppendTime"],
+        "Which timestamp records keep.",
+    ),
+    topic(
+        "min.insync.replicas",
+        Int,
+        "min.insync.replicas",
+        &[],
+        "Replicas needed for acks=all.",
+    ),
+    topic(
+        "retention.bytes",
+        Long,
+        "log.retention.bytes",
+        &[],
+        "Partition size past which old segments go.",
+    ),
+    topic(
+        "retention.ms",
+        Long,
+        "log.retention.ms",
+        &[],
+        "Age past which old segments go.",
+    ),
+    topic(
+        "segment.bytes",
+        Int,
+        "log.segment.bytes",
+        &[],
+        "Roll a segment at this size.",
+    ),
+    topic(
+        "segment.ms",
+        Long,
+        "log.roll.ms",
+        &[],
+        "Roll a segment at this age.",
+    ),
+    topic(
+        "unclean.leader.election.enable",
+        Boolean,
+        "unclean.leader.election.enable",
+        &[],
+        "Elect out-of-sync replicas.",
+    ),
+];
+
+/// Why a config was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown config {0}")]
+    Unknown(String),
+    #[error("invalid value {value:?} for {name}: {reason}")]
+    Invalid {
+        name: String,
+        value: String,
+        reason: String,
+    },
+    #[error("{path}: line {line}: {reason}")]
+    File {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// Finds a broker config row.
+pub fn broker_config(name: &str) -> Option<&'static ConfigDef> {
+    BROKER_CONFIGS.iter().find(|row| row.name == name)
+}
+
+/// Finds a topic config row.
+pub fn topic_config(name: &str) -> Option<&'static ConfigDef> {
+    TOPIC_CONFIGS.iter().find(|row| row.name == name)
+}
+
+/// Checks `value` against a row's type and choices.
+pub fn validate(row: &ConfigDef, value: &str) -> Result<(), ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        name: row.name.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let trimmed = value.trim();
+    match row.kind {
+        Boolean if !matches!(trimmed.to_ascii_lowercase().as_str(), "true" | "false") => {
+            return Err(invalid("expected true or false"));
+        }
+        Int if trimmed.parse::<i32>().is_err() => return Err(invalid("expected a 32-bit integer")),
+        Long if trimmed.parse::<i64>().is_err() => {
+            return Err(invalid("expected a 64-bit integer"));
+        }
+        Double if trimmed.parse::<f64>().is_err() => return Err(invalid("expected a number")),
+        _ => {}
+    }
+    if !row.choices.is_empty() {
+        let items: Vec<&str> = if row.kind == List {
+            trimmed.split(',').map(str::trim).collect()
+        } else {
+            vec![trimmed]
+        };
+        if let Some(bad) = items.iter().find(|item| !row.choices.contains(item)) {
+            return Err(invalid(&format!(
+                "{bad} is not one of {}",
+                row.choices.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A node's configuration: Kafka's broker configs by name, plus where it
+/// listens and keeps its data.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub listen: SocketAddr,
+    /// Host and port given to clients; `None` means the listening address.
+    pub advertised: Option<(String, u16)>,
+    pub data_dir: PathBuf,
+    /// Values set by the user (file or command line); others take defaults.
+    overrides: BTreeMap<String, String>,
+}
+
+impl BrokerConfig {
+    pub fn new(node_id: i32, listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            node_id,
+            listen,
+            advertised: None,
+            data_dir,
+            overrides: BTreeMap::new(),
+        }
+    }
+
+    /// Sets a broker config by its Kafka name after checking it.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let row = broker_config(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        validate(row, value)?;
+        self.overrides
+            .insert(name.to_string(), value.trim().to_string());
+        Ok(())
+    }
+
+    /// Reads a Java properties file of broker configs. Keys this node does
+    /// not know are refused, so a typo never silently does nothing.
+    pub fn load_properties(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::File {
+            path: path.display().to_string(),
+            line: 0,
+            reason: error.to_string(),
+        })?;
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once(['=', ':']) else {
+                return Err(ConfigError::File {
+                    path: path.display().to_string(),
+                    line: index + 1,
+                    reason: format!("expected key=value, found {line:?}"),
+                });
+            };
+            self.set(key.trim(), value)
+                .map_err(|error| ConfigError::File {
+                    path: path.display().to_string(),
+                    line: index + 1,
+                    reason: error.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The value of a broker config: the override, or Kafka's default.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.overrides
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| broker_config(name).map(|row| row.default))
+    }
+
+    /// Whether the user set this config (for DescribeConfigs' source).
+    pub fn is_overridden(&self, name: &str) -> bool {
+        self.overrides.contains_key(name)
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, name: &str, fallback: T) -> T {
+        self.value(name)
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(fallback)
+    }
+
+    pub fn auto_create_topics(&self) -> bool {
+        self.parsed("auto.create.topics.enable", true)
+    }
+
+    pub fn num_partitions(&self) -> i32 {
+        self.parsed("num.partitions", 1)
+    }
+
+    pub fn default_replication_factor(&self) -> i16 {
+        self.parsed("default.replication.factor", 1)
+    }
+
+    pub fn socket_request_max_bytes(&self) -> usize {
+        self.parsed("socket.request.max.bytes", 104_857_600)
+    }
+
+    pub fn max_connections(&self) -> usize {
+        self.parsed("max.connections", 1000)
+    }
+
+    pub fn delete_topic_enable(&self) -> bool {
+        self.parsed("delete.topic.enable", true)
+    }
+
+    pub fn retention_check_interval_ms(&self) -> u64 {
+        self.parsed("log.retention.check.interval.ms", 300_000)
+    }
+
+    /// The host and port clients are told to use.
+    pub fn advertised_endpoint(&self) -> (String, u16) {
+        self.advertised
+            .clone()
+            .unwrap_or_else(|| (self.listen.ip().to_string(), self.listen.port()))
+    }
+
+    /// The value a topic config takes when the topic does not set it.
+    pub fn topic_default(&self, row: &ConfigDef) -> String {
+        row.broker_synonym
+            .and_then(|synonym| self.value(synonym))
+            .unwrap_or(row.default)
+            .to_string()
+    }
+}
+
+/// A topic's effective configuration: its overrides over the broker's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicConfig {
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl TopicConfig {
+    /// Checks and collects topic config overrides.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut overrides = BTreeMap::new();
+        for (name, value) in pairs {
+            let row = topic_config(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+            validate(row, value)?;
+            overrides.insert(name.to_string(), value.trim().to_string());
+        }
+        Ok(Self { overrides })
+    }
+
+    /// The effective value of a topic config.
+    pub fn value(&self, broker: &BrokerConfig, name: &str) -> Option<String> {
+        if let Some(value) = self.overrides.get(name) {
+            return Some(value.clone());
+        }
+        topic_config(name).map(|row| broker.topic_default(row))
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, broker: &BrokerConfig, name: &str, fallback: T) -> T {
+        self.value(broker, name)
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(fallback)
+    }
+
+    pub fn max_message_bytes(&self, broker: &BrokerConfig) -> usize {
+        self.parsed(broker, "max.message.bytes", 1_048_588)
+    }
+
+    pub fn log_append_time(&self, broker: &BrokerConfig) -> bool {
+        self.value(broker, "message.timestamp.type").as_deref() == Some("LogAppendTime")
+    }
+
+    /// The storage settings of this topic's partitions.
+    pub fn log_config(&self, broker: &BrokerConfig) -> LogConfig {
+        let never = u64::MAX;
+        let flush = |name: &str| -> u64 {
+            match self.parsed::<i64>(broker, name, i64::MAX) {
+                value if value < 0 || value == i64::MAX => never,
+                value => value as u64,
+            }
+        };
+        LogConfig {
+            segment_bytes: self.parsed(broker, "segment.bytes", 1_073_741_824u64),
+            segment_ms: self.parsed(broker, "segment.ms", 604_800_000),
+            retention_ms: self.parsed(broker, "retention.ms", 604_800_000),
+            retention_bytes: self.parsed(broker, "retention.bytes", -1),
+            flush_messages: flush("flush.messages"),
+            flush_ms: flush("flush.ms"),
+            index_interval_bytes: self.parsed(broker, "index.interval.bytes", 4096),
+            message_timestamp_type_log_append_time: self.log_append_time(broker),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker() -> BrokerConfig {
+        BrokerConfig::new(
+            1,
+            "127.0.0.1:19092".parse().unwrap(),
+            PathBuf::from("/tmp/eddy"),
+        )
+    }
+
+    #[test]
+    fn topic_configs_default_to_their_broker_synonyms() {
+        let mut broker = broker();
+        broker.set("log.retention.ms", "1000").unwrap();
+        let topic = TopicConfig::default();
+        assert_eq!(
+            topic.value(&broker, "retention.ms").as_deref(),
+            Some("1000")
+        );
+        assert_eq!(
+            topic.value(&broker, "cleanup.policy").as_deref(),
+            Some("delete")
+        );
+        assert_eq!(topic.max_message_bytes(&broker), 1_048_588);
+    }
+
+    #[test]
+    fn bad_values_and_unknown_names_are_refused() {
+        assert!(matches!(
+            TopicConfig::from_pairs([("retention.ms", "soon")]),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert!(matches!(
+            TopicConfig::from_pairs([("cleanup.policy", "compact,shred")]),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert_eq!(
+            TopicConfig::from_pairs([("retention.msec", "1")]),
+            Err(ConfigError::Unknown("retention.msec".into()))
+        );
+        assert!(TopicConfig::from_pairs([("cleanup.policy", "compact, delete")]).is_ok());
+        assert!(broker().set("num.partitions", "many").is_err());
+    }
+
+    #[test]
+    fn properties_files_are_read_and_typos_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.properties");
+        std::fs::write(
+            &path,
+            "# comment\nnum.partitions=3\nauto.create.topics.enable = false\n",
+        )
+        .unwrap();
+        let mut config = broker();
+        config.load_properties(&path).unwrap();
+        assert_eq!(config.num_partitions(), 3);
+        assert!(!config.auto_create_topics());
+        std::fs::write(&path, "num.partitons=3\n").unwrap();
+        let error = config.load_properties(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("line 1") && error.contains("num.partitons"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,376 @@
+//! AlterConfigs (key 33): replaces a topic's config overrides wholesale.
+//!
+//! Kafka's legacy semantics: the configs listed become the topic's overrides
+//! and every override not listed reverts to its default. Each resource is
+//! checked whole before anything changes (a resource named twice, a config
+//! named twice or given a null value: INVALID_REQUEST; an unknown name or a
+//! bad value: INVALID_CONFIG), so a refused resource is left as it was;
+//! `validate_only` checks without changing. Broker configs are static in
+//! Eddy (set in the node's properties file), so a BROKER resource with
+//! configs is refused with INVALID_REQUEST, as Kafka refuses configs it
+//! cannot update dynamically.
+//!
+//! The checks shared with IncrementalAlterConfigs live here.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use eddy_protocol::messages::alter_configs_request::AlterConfigsResource;
+use eddy_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use eddy_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+use eddy_protocol::{ErrorCode, StrBytes};
+
+use super::describe_configs::{Resource, names_this_node};
+use crate::config::{ConfigError, TopicConfig};
+use crate::state::{ApiError, Broker, Topic};
+
+pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let repeated = repeated(request.resources.iter().map(resource_key));
+    let responses = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let outcome = if repeated.contains(&resource_key(resource)) {
+                Err(repeated_resource())
+            } else {
+                alter_resource(broker, resource, request.validate_only)
+            };
+            let (error_code, error_message) = error_fields(outcome);
+            AlterConfigsResourceResponse {
+                error_code,
+                error_message,
+                resource_type: resource.resource_type,
+                resource_name: resource.resource_name.clone(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    AlterConfigsResponse {
+        responses,
+        ..Default::default()
+    }
+}
+
+fn resource_key(resource: &AlterConfigsResource) -> (i8, &str) {
+    (resource.resource_type, &resource.resource_name)
+}
+
+fn alter_resource(
+    broker: &Broker,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    check_names_unique(resource.configs.iter().map(|config| &*config.name))?;
+    check_no_nulls(
+        resource
+            .configs
+            .iter()
+            .filter(|config| config.value.is_none())
+            .map(|config| &*config.name),
+    )?;
+    let has_configs = !resource.configs.is_empty();
+    let Some(topic) = target_topic(
+        broker,
+        resource.resource_type,
+        &resource.resource_name,
+        has_configs,
+    )?
+    else {
+        return Ok(());
+    };
+    let pairs = resource
+        .configs
+        .iter()
+        .filter_map(|config| config.value.as_deref().map(|value| (&*config.name, value)));
+    let config = TopicConfig::from_pairs(pairs).map_err(invalid_config)?;
+    commit(broker, &topic, config, validate_only)
+}
+
+/// The items that occur more than once.
+pub(super) fn repeated<T: Eq + Hash>(items: impl IntoIterator<Item = T>) -> HashSet<T> {
+    let mut seen = HashSet::new();
+    let mut twice = HashSet::new();
+    for item in items {
+        if seen.contains(&item) {
+            twice.insert(item);
+        } else {
+            seen.insert(item);
+        }
+    }
+    twice
+}
+
+/// Kafka answers every occurrence of a resource named twice with this.
+pub(super) fn repeated_resource() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidRequest,
+        "each resource must appear at most once",
+    )
+}
+
+pub(super) fn check_names_unique<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), ApiError> {
+    let mut twice: Vec<&str> = repeated(names).into_iter().collect();
+    if twice.is_empty() {
+        return Ok(());
+    }
+    twice.sort_unstable();
+    Err(ApiError::new(
+        ErrorCode::InvalidRequest,
+        format!("duplicate config keys: {}", twice.join(", ")),
+    ))
+}
+
+/// Refuses configs given a null value where one is needed.
+pub(super) fn check_no_nulls<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), ApiError> {
+    let nulls: Vec<&str> = names.into_iter().collect();
+    if nulls.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::InvalidRequest,
+        format!("null value not supported for: {}", nulls.join(", ")),
+    ))
+}
+
+/// The topic a resource names, or `None` for a BROKER resource that asks
+/// for no change. Broker configs are only read from the properties file.
+pub(super) fn target_topic(
+    broker: &Broker,
+    resource_type: i8,
+    resource_name: &str,
+    has_configs: bool,
+) -> Result<Option<Arc<Topic>>, ApiError> {
+    match Resource::from_id(resource_type)? {
+        Resource::Topic => broker.topic(resource_name).map(Some).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic '{resource_name}' does not exist"),
+            )
+        }),
+        Resource::Broker => {
+            names_this_node(broker, resource_name)?;
+            if has_configs {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    "broker configs cannot be altered while the node runs; \
+                     set them in the node's properties file and restart it",
+                ));
+            }
+            Ok(None)
+        }
+    }
+}
+
+pub(super) fn invalid_config(error: ConfigError) -> ApiError {
+    ApiError::new(ErrorCode::InvalidConfig, error.to_string())
+}
+
+/// Replaces the topic's overrides, unless only validating.
+pub(super) fn commit(
+    broker: &Broker,
+    topic: &Topic,
+    config: TopicConfig,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    if validate_only {
+        return Ok(());
+    }
+    broker.set_topic_config(&topic.name, config)?;
+    tracing::info!(topic = topic.name, "altered topic configs");
+    Ok(())
+}
+
+/// A resource's outcome as the response's error code and message.
+pub(super) fn error_fields(outcome: Result<(), ApiError>) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (ErrorCode::None.code(), None),
+        Err(error) => (error.code.code(), super::error_message(&error.message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_protocol::messages::alter_configs_request::AlterableConfig;
+
+    use super::*;
+    use crate::handlers::describe_configs::tests::{create_topic, open_broker, topic_config_entry};
+
+    fn topic_resource(name: &str, configs: &[(&str, Option<&str>)]) -> AlterConfigsResource {
+        AlterConfigsResource {
+            resource_type: Resource::TOPIC_ID,
+            resource_name: StrBytes::from(name),
+            configs: configs
+                .iter()
+                .map(|(name, value)| AlterableConfig {
+                    name: StrBytes::from(*name),
+                    value: value.map(StrBytes::from),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn alter(
+        broker: &Broker,
+        resources: Vec<AlterConfigsResource>,
+        validate_only: bool,
+    ) -> Vec<i16> {
+        let request = AlterConfigsRequest {
+            resources,
+            validate_only,
+            ..Default::default()
+        };
+        handle(broker, request)
+            .responses
+            .iter()
+            .map(|response| response.error_code)
+            .collect()
+    }
+
+    fn overrides(broker: &Broker, topic: &str) -> Vec<(String, String)> {
+        let topic = broker.topic(topic).unwrap();
+        let config = topic.config.read().unwrap();
+        config.overrides.clone().into_iter().collect()
+    }
+
+    #[test]
+    fn listed_configs_replace_all_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open_broker(&dir, &[]);
+        create_topic(
+            &broker,
+            "orders",
+            1,
+            &[("retention.ms", "1000"), ("cleanup.policy", "compact")],
+        );
+        let codes = alter(
+            &broker,
+            vec![topic_resource("orders", &[("segment.bytes", Some("4096"))])],
+            false,
+        );
+        assert_eq!(codes, [0]);
+        assert_eq!(
+            overrides(&broker, "orders"),
+            [("segment.bytes".to_string(), "4096".to_string())]
+        );
+        let retention = topic_config_entry(&broker, "orders", "retention.ms");
+        assert_eq!(retention.value.as_deref(), Some("604800000"));
+        assert_eq!(retention.config_source, 5);
+        assert_eq!(
+            topic_config_entry(&broker, "orders", "segment.bytes").config_source,
+            1
+        );
+    }
+
+    #[test]
+    fn bad_value_or_unknown_name_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open_broker(&dir, &[]);
+        create_topic(&broker, "orders", 1, &[("retention.ms", "1000")]);
+        let before = overrides(&broker, "orders");
+        let request = AlterConfigsRequest {
+            resources: vec![
+                topic_resource(
+                    "orders",
+                    &[
+                        ("segment.bytes", Some("4096")),
+                        ("retention.ms", Some("soon")),
+                    ],
+                ),
+                topic_resource("orders-2", &[]),
+            ],
+            ..Default::default()
+        };
+        let response = handle(&broker, request);
+        assert_eq!(
+            response.responses[0].error_code,
+            ErrorCode::InvalidConfig.code()
+        );
+        let message = response.responses[0].error_message.as_deref().unwrap();
+        assert!(
+            message.contains("retention.ms") && message.contains("soon"),
+            "{message}"
+        );
+        assert_eq!(
+            response.responses[1].error_code,
+            ErrorCode::UnknownTopicOrPartition.code()
+        );
+
+        let codes = alter(
+            &broker,
+            vec![topic_resource("orders", &[("retention.msec", Some("1"))])],
+            false,
+        );
+        assert_eq!(codes, [ErrorCode::InvalidConfig.code()]);
+        assert_eq!(overrides(&broker, "orders"), before);
+    }
+
+    #[test]
+    fn validate_only_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open_broker(&dir, &[]);
+        create_topic(&broker, "orders", 1, &[("retention.ms", "1000")]);
+        let codes = alter(
+            &broker,
+            vec![topic_resource("orders", &[("segment.bytes", Some("4096"))])],
+            true,
+        );
+        assert_eq!(codes, [0]);
+        assert_eq!(
+            overrides(&broker, "orders"),
+            [("retention.ms".to_string(), "1000".to_string())]
+        );
+    }
+
+    #[test]
+    fn repeated_resources_keys_and_null_values_are_invalid_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open_broker(&dir, &[]);
+        create_topic(&broker, "orders", 1, &[]);
+        create_topic(&broker, "audit", 1, &[]);
+        let codes = alter(
+            &broker,
+            vec![
+                topic_resource("orders", &[("retention.ms", Some("1"))]),
+                topic_resource("orders", &[]),
+                topic_resource(
+                    "audit",
+                    &[("retention.ms", Some("1")), ("retention.ms", Some("2"))],
+                ),
+            ],
+            false,
+        );
+        let invalid = ErrorCode::InvalidRequest.code();
+        assert_eq!(codes, [invalid, invalid, invalid]);
+        let codes = alter(
+            &broker,
+            vec![topic_resource("audit", &[("retention.ms", None)])],
+            false,
+        );
+        assert_eq!(codes, [invalid]);
+        assert!(overrides(&broker, "orders").is_empty() && overrides(&broker, "audit").is_empty());
+    }
+
+    #[test]
+    fn broker_configs_are_refused_and_other_resource_types_unsupported() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open_broker(&dir, &[]);
+        let mut broker_resource = topic_resource("1", &[("num.partitions", Some("3"))]);
+        broker_resource.resource_type = Resource::BROKER_ID;
+        let mut logger = topic_resource("1", &[]);
+        logger.resource_type = 8;
+        let codes = alter(&broker, vec![broker_resource, logger], false);
+        assert_eq!(
+            codes,
+            [
+                ErrorCode::InvalidRequest.code(),
+                ErrorCode::InvalidRequest.code()
+            ]
+        );
+        assert_eq!(broker.broker_config().num_partitions(), 1);
+    }
+}

@@ -1,0 +1,180 @@
+//! Fetch: whole record batches from each requested partition, as stored.
+//!
+//! A request that finds fewer than `min_bytes` waits (long poll) until an
+//! append anywhere on this node or `max_wait_ms`, then reads again; other
+//! connections are served meanwhile. Topics are named by id from v13 on.
+//! Without transactions the last stable offset is the high watermark and
+//! no transaction is aborted, so `read_committed` consumers (librdkafka's and
+//! kafkajs' default) read everything. Incremental fetch sessions are declined
+//! (session id 0): clients then send full requests.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_protocol::messages::{
+    FetchRequest, FetchResponse,
+    fetch_response::{FetchableTopicResponse, PartitionData},
+};
+use eddy_protocol::{ErrorCode, StrBytes};
+use tokio::time::Instant;
+
+use crate::state::{Broker, Topic};
+
+/// No fetch waits longer than this, whatever it asks.
+const MAX_WAIT_LIMIT_MS: u64 = 30_000;
+/// Bytes one response carries at most (Kafka's `fetch.max.bytes`).
+const FETCH_MAX_BYTES: usize = 52_428_800;
+/// Isolation level READ_COMMITTED.
+const READ_COMMITTED: i8 = 1;
+
+pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> FetchResponse {
+    let wait = Duration::from_millis(
+        u64::try_from(request.max_wait_ms)
+            .unwrap_or(0)
+            .min(MAX_WAIT_LIMIT_MS),
+    );
+    let deadline = Instant::now() + wait;
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let mut appends = broker.subscribe_appends();
+    loop {
+        appends.borrow_and_update();
+        let (response, bytes, failed) = read_all(broker, &request, version);
+        if failed || bytes >= min_bytes.max(1) || Instant::now() >= deadline {
+            return response;
+        }
+        // Woken by an append, or out of time: either way read again, once more at most after the deadline.
+        if tokio::time::timeout_at(deadline, appends.changed())
+            .await
+            .is_err()
+        {
+            return read_all(broker, &request, version).0;
+        }
+    }
+}
+
+/// Reads every requested partition once: the response, the record bytes in
+/// it, and whether any partition failed.
+fn read_all(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResponse, usize, bool) {
+    let mut budget = usize::try_from(request.max_bytes)
+        .unwrap_or(0)
+        .min(FETCH_MAX_BYTES);
+    let mut total = 0;
+    let mut failed = false;
+    let read_committed = request.isolation_level == READ_COMMITTED;
+    let mut responses = Vec::with_capacity(request.topics.len());
+    for fetch_topic in &request.topics {
+        let topic = if version >= 13 {
+            broker.topic_by_id(fetch_topic.topic_id)
+        } else {
+            broker.topic(&fetch_topic.topic)
+        };
+        let missing_topic = if version >= 13 {
+            ErrorCode::UnknownTopicId
+        } else {
+            ErrorCode::UnknownTopicOrPartition
+        };
+        let mut partitions = Vec::with_capacity(fetch_topic.partitions.len());
+        for wanted in &fetch_topic.partitions {
+            let partition_max = usize::try_from(wanted.partition_max_bytes).unwrap_or(0);
+            // The first batch is always sent whole, even past the limits (KIP-74).
+            let limit = if total == 0 {
+                partition_max.max(1)
+            } else {
+                partition_max.min(budget)
+            };
+            let data = match &topic {
+                None => Err(missing_topic),
+                Some(topic) if limit == 0 => Ok(bare_partition(
+                    Some(topic),
+                    wanted.partition,
+                    ErrorCode::None,
+                )),
+                Some(topic) => read_partition(topic, wanted.partition, wanted.fetch_offset, limit),
+            };
+            let data = match data {
+                Ok(mut data) => {
+                    let size = data.records.as_ref().map_or(0, Bytes::len);
+                    total += size;
+                    budget = budget.saturating_sub(size);
+                    data.aborted_transactions = read_committed.then(Vec::new);
+                    data
+                }
+                Err(code) => {
+                    failed = true;
+                    bare_partition(topic.as_deref(), wanted.partition, code)
+                }
+            };
+            partitions.push(data);
+        }
+        responses.push(FetchableTopicResponse {
+            topic: topic.as_ref().map_or_else(
+                || fetch_topic.topic.clone(),
+                |topic| StrBytes::from(topic.name.as_str()),
+            ),
+            topic_id: fetch_topic.topic_id,
+            partitions,
+            ..Default::default()
+        });
+    }
+    let response = FetchResponse {
+        session_id: 0,
+        responses,
+        ..Default::default()
+    };
+    (response, total, failed)
+}
+
+fn read_partition(
+    topic: &Topic,
+    index: i32,
+    offset: i64,
+    max_bytes: usize,
+) -> Result<PartitionData, ErrorCode> {
+    let partition = topic
+        .partition(index)
+        .ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    let log = partition
+        .log
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let high_watermark = log.log_end_offset();
+    let log_start_offset = log.log_start_offset();
+    let records = log
+        .read(offset, max_bytes, high_watermark)
+        .map_err(|error| {
+            ErrorCode::from_code(error.kafka_error_code()).unwrap_or(ErrorCode::KafkaStorageError)
+        })?;
+    Ok(PartitionData {
+        partition_index: index,
+        high_watermark,
+        last_stable_offset: high_watermark,
+        log_start_offset,
+        preferred_read_replica: -1,
+        records: Some(records),
+        ..Default::default()
+    })
+}
+
+/// A partition answered without records: empty, or with an error.
+fn bare_partition(topic: Option<&Topic>, index: i32, code: ErrorCode) -> PartitionData {
+    let (high_watermark, log_start_offset) = topic
+        .and_then(|topic| topic.partition(index))
+        .map(|partition| {
+            let log = partition
+                .log
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (log.log_end_offset(), log.log_start_offset())
+        })
+        .unwrap_or((-1, -1));
+    PartitionData {
+        partition_index: index,
+        error_code: code.code(),
+        high_watermark,
+        last_stable_offset: high_watermark,
+        log_start_offset,
+        preferred_read_replica: -1,
+        records: Some(Bytes::new()),
+        ..Default::default()
+    }
+}

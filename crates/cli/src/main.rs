@@ -1,0 +1,198 @@
+//! `eddy`: run one Kafka-compatible node, or Eddy's default local cluster.
+//!
+//! `eddy broker` runs a node in the foreground until Ctrl-C or SIGTERM;
+//! `eddy cluster up` starts the default local cluster with its data under
+//! the platform's data directory. The desktop app runs this same binary
+//! for each node.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use eddy_broker::{Broker, BrokerConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "eddy",
+    version,
+    about = "A Kafka-compatible cluster on your laptop",
+    long_about = "A Kafka-compatible cluster on your laptop. Point any Kafka client \
+                  (librdkafka, kcat, Java, kafka-python, kafkajs, franz-go) at the \
+                  address it prints."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one node in the foreground (Ctrl-C or SIGTERM stops it cleanly).
+    Broker(BrokerArgs),
+    /// The local cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Args)]
+struct BrokerArgs {
+    /// This node's id (Kafka's node.id).
+    #[arg(long, default_value_t = 1)]
+    node_id: i32,
+    /// Address to accept Kafka clients on. Stays on loopback unless you
+    /// choose another interface.
+    #[arg(long, default_value = "127.0.0.1:19092")]
+    listen: SocketAddr,
+    /// Host:port given to clients in Metadata (Kafka's advertised.listeners);
+    /// defaults to the listen address.
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
+    /// Data directory (created if missing; one node per directory).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Broker config file in Kafka's server.properties format.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Set one broker config, e.g. --set num.partitions=3 (repeatable; wins
+    /// over --config).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+    /// Log filter, e.g. info, debug, eddy_broker=trace (or RUST_LOG).
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Start the default local cluster in the foreground and print its
+    /// bootstrap address.
+    Up(ClusterUpArgs),
+}
+
+#[derive(Args)]
+struct ClusterUpArgs {
+    /// Number of nodes (one for now; replication comes with multi-node clusters).
+    #[arg(long, default_value_t = 1)]
+    nodes: u16,
+    /// Data directory [default: the platform data dir, e.g. ~/.local/share/eddy/cluster].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// First client port; node N listens on base-port + N - 1.
+    #[arg(long, default_value_t = 19092)]
+    base_port: u16,
+    /// Log filter, e.g. info or debug (or RUST_LOG).
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Broker(args) => run_broker(args),
+        Command::Cluster(ClusterCommand::Up(args)) => cluster_up(args),
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
+    init_logging(&args.log);
+    let mut config = BrokerConfig::new(args.node_id, args.listen, args.data.clone());
+    if let Some(path) = &args.config {
+        config.load_properties(path)?;
+    }
+    for setting in &args.settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            bail!("--set expects KEY=VALUE, got {setting:?}");
+        };
+        config
+            .set(key.trim(), value)
+            .with_context(|| format!("--set {setting}"))?;
+    }
+    if let Some(advertise) = &args.advertise {
+        let (host, port) = advertise
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host.to_string(), port.parse().ok()?)))
+            .with_context(|| format!("--advertise expects HOST:PORT, got {advertise:?}"))?;
+        config.advertised = Some((host, port));
+    }
+    serve(config)
+}
+
+fn cluster_up(args: ClusterUpArgs) -> anyhow::Result<()> {
+    init_logging(&args.log);
+    if args.nodes != 1 {
+        bail!(
+            "this build runs a single-node cluster; --nodes {} needs replication, which is not built yet",
+            args.nodes
+        );
+    }
+    let data = match args.data {
+        Some(data) => data,
+        None => directories::ProjectDirs::from("dev", "eddy", "eddy")
+            .context("no home directory to keep the cluster's data in; pass --data DIR")?
+            .data_dir()
+            .join("cluster"),
+    };
+    let listen = SocketAddr::from(([127, 0, 0, 1], args.base_port));
+    let config = BrokerConfig::new(1, listen, data.join("node-1"));
+    serve(config)
+}
+
+fn serve(config: BrokerConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let data = config.data_dir.clone();
+        let node_id = config.node_id;
+        // Bind first: a port in use is the most common failure, and should be named.
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (another Kafka or eddy there?)"))?;
+        let broker = Arc::new(Broker::open(config)?);
+        let local = listener.local_addr().unwrap_or(listen);
+        println!(
+            "eddy node {node_id} ready: bootstrap servers {local} (data in {})",
+            data.display()
+        );
+        eddy_broker::server::run(broker, listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,64 @@
+//! eddy-log: Kafka's on-disk partition log, synchronous.
+//!
+//! A partition is a directory (e.g. `DATA/orders-0`) of segments, laid out as
+//! Kafka lays them out so its tools can read them:
+//!
+//! - `00000000000000000000.log`: record batches exactly as produced, with the
+//!   base offset and partition leader epoch rewritten (and the max timestamp,
+//!   for `LogAppendTime` topics); named by the segment's base offset.
+//! - `.index`: sparse offset index, one entry (relative offset u32, file
+//!   position u32) per `index.interval.bytes` of batches.
+//! - `.timeindex`: sparse time index (timestamp i64, relative offset u32),
+//!   written when the segment's max timestamp grows.
+//! - `leader-epoch-checkpoint`: Kafka's text file of `epoch start_offset`
+//!   lines, rewritten atomically when an epoch starts or is truncated.
+//! - `log-start-offset`: the log start offset raised by DeleteRecords or
+//!   retention.
+//!
+//! [`PartitionLog`] is the whole API: [`PartitionLog::open`] (with recovery),
+//! [`PartitionLog::append`] (leader: assigns offsets, idempotent-producer
+//! checks), [`PartitionLog::append_as_follower`], [`PartitionLog::read`]
+//! (whole batches, at least one: KIP-74), lookups by timestamp and by leader
+//! epoch, [`PartitionLog::truncate_to`], [`PartitionLog::delete_records_before`],
+//! [`PartitionLog::enforce_retention`], [`PartitionLog::flush`] and
+//! [`PartitionLog::delete`]. Configuration is [`LogConfig`] with Kafka's topic
+//! config names and defaults; failures are [`LogError`], each with its Kafka
+//! error code.
+//!
+//! Recovery on open: the active (last) segment is read batch by batch and
+//! checked (length, magic, CRC-32C, offsets); a torn or corrupt tail is cut
+//! off and its indexes are rebuilt. Older segments are flushed when they roll,
+//! so only their framing is checked, and their indexes are trusted when they
+//! look sane (sizes, ordering, bounds), rebuilt otherwise. Producer state and,
+//! if its checkpoint is missing or unreadable, the leader-epoch cache are
+//! rebuilt from the batch headers of every segment.
+//!
+//! What it does not do:
+//! - No async, no locking: the broker owns one `PartitionLog` per partition
+//!   behind a mutex. Reads take `&self` and use positional reads.
+//! - No decoding on the append and fetch paths: records are only decoded to
+//!   answer a lookup by timestamp with a record's exact offset.
+//! - No high watermark, ISR or replication protocol: the broker passes the
+//!   high watermark to [`PartitionLog::read`] as `max_offset`.
+//! - No transactions: transactional and control batches are stored as they
+//!   come, with no last-stable-offset or aborted-transaction index.
+//! - No compaction (`cleanup.policy=compact`) yet, and no producer-state
+//!   snapshots: open scans every batch header (cost grows with the log).
+//! - No zero-copy reads: [`PartitionLog::read`] copies bytes into a `Bytes`.
+
+mod checkpoint;
+mod config;
+mod epoch;
+mod error;
+mod fileio;
+mod index;
+mod log;
+mod producer_state;
+mod recovery;
+mod scan;
+mod segment;
+
+pub use config::{LogConfig, MAX_SEGMENT_BYTES};
+pub use error::LogError;
+pub use log::{AppendOutcome, PartitionLog, RecoveryReport, TimestampOffset};
+pub use producer_state::RETAINED_BATCHES_PER_PRODUCER;

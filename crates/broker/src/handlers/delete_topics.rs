@@ -183,7 +183,6 @@ mod tests {
     use eddy_protocol::messages::delete_topics_request::DeleteTopicState;
 
     use super::*;
-    use crate::config::BrokerConfig;
     use crate::handlers::describe_configs::tests::{create_topic, open_broker};
 
     fn by_names(names: &[&str]) -> DeleteTopicsRequest {
@@ -232,12 +231,7 @@ mod tests {
         assert!(!dir.path().join("orders-0").exists() && !dir.path().join("orders-1").exists());
 
         drop(broker);
-        let broker = Broker::open(BrokerConfig::new(
-            1,
-            "127.0.0.1:0".parse().unwrap(),
-            dir.path().to_path_buf(),
-        ))
-        .unwrap();
+        let broker = open_broker(&dir, &[]);
         assert!(broker.topic("orders").is_none());
         assert!(broker.topic("audit").is_some());
     }

@@ -277,6 +277,19 @@ mod tests {
     }
 
     #[test]
+    fn altered_configs_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open_broker(&dir, &[]);
+        create_topic(&broker, "orders", 1, &[]);
+        let append = &[("cleanup.policy", APPEND, Some("compact"))];
+        assert_eq!(alter(&broker, "orders", append), 0);
+        drop(broker);
+        let broker = open_broker(&dir, &[]);
+        let policy = effective(&broker, "orders", "cleanup.policy");
+        assert_eq!(policy, (Some("delete,compact".into()), 1));
+    }
+
+    #[test]
     fn set_leaves_other_overrides_alone() {
         let dir = tempfile::tempdir().unwrap();
         let broker = open_broker(&dir, &[]);

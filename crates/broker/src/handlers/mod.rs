@@ -74,7 +74,7 @@ pub enum Reply {
     Respond {
         correlation_id: i32,
         version: i16,
-        body: ResponseBody,
+        body: Box<ResponseBody>,
     },
     /// Write nothing (a Produce with acks=0 that succeeded).
     Nothing,
@@ -100,7 +100,9 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Reply {
             return Reply::Respond {
                 correlation_id,
                 version: 0,
-                body: ResponseBody::ApiVersions(api_versions::unsupported_version()),
+                body: Box::new(ResponseBody::ApiVersions(
+                    api_versions::unsupported_version(),
+                )),
             };
         }
         return Reply::Close(format!(
@@ -181,7 +183,7 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Reply {
     Reply::Respond {
         correlation_id,
         version,
-        body,
+        body: Box::new(body),
     }
 }
 

@@ -453,6 +453,18 @@ impl Broker {
 
     /// Replaces a topic's config overrides and applies them to its logs.
     pub fn set_topic_config(&self, name: &str, config: TopicConfig) -> Result<(), ApiError> {
+        self.update_topic_config(name, false, |_| Ok(config))
+    }
+
+    /// Computes a topic's new config from its current one and applies it,
+    /// all under the metadata lock, so concurrent alterations never lose
+    /// each other's changes. With `validate_only`, only computes.
+    pub fn update_topic_config(
+        &self,
+        name: &str,
+        validate_only: bool,
+        change: impl FnOnce(&TopicConfig) -> Result<TopicConfig, ApiError>,
+    ) -> Result<(), ApiError> {
         let _writer = self.metadata_writer.lock().unwrap_or_else(lock_poisoned);
         let topic = self.topic(name).ok_or_else(|| {
             ApiError::new(
@@ -460,8 +472,12 @@ impl Broker {
                 format!("topic '{name}' does not exist"),
             )
         })?;
-        let broker_config = self.broker_config();
-        let log_config = config.log_config(&broker_config);
+        let current = topic.config.read().unwrap_or_else(lock_poisoned).clone();
+        let config = change(&current)?;
+        if validate_only {
+            return Ok(());
+        }
+        let log_config = config.log_config(&self.broker_config());
         *topic.config.write().unwrap_or_else(lock_poisoned) = config;
         for partition in topic.partitions.read().unwrap_or_else(lock_poisoned).iter() {
             partition

@@ -21,8 +21,8 @@ use eddy_protocol::messages::incremental_alter_configs_response::AlterConfigsRes
 use eddy_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
 use super::alter_configs::{
-    check_names_unique, check_no_nulls, commit, error_fields, invalid_config, repeated,
-    repeated_resource, target_topic,
+    check_names_unique, check_no_nulls, error_fields, invalid_config, repeated, repeated_resource,
+    target_topic,
 };
 use crate::config::{self, BrokerConfig, ConfigError, ConfigType, TopicConfig};
 use crate::state::{ApiError, Broker};
@@ -121,20 +121,20 @@ fn alter_resource(
         return Ok(());
     };
     let broker_config = broker.broker_config();
-    let mut overrides = topic
-        .config
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .overrides
-        .clone();
-    for change in &resource.configs {
-        apply(change, &mut overrides, &broker_config)?;
+    broker.update_topic_config(&topic.name, validate_only, |current| {
+        let mut overrides = current.overrides.clone();
+        for change in &resource.configs {
+            apply(change, &mut overrides, &broker_config)?;
+        }
+        let pairs = overrides
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()));
+        TopicConfig::from_pairs(pairs).map_err(invalid_config)
+    })?;
+    if !validate_only {
+        tracing::info!(topic = topic.name, "altered topic configs");
     }
-    let pairs = overrides
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()));
-    let config = TopicConfig::from_pairs(pairs).map_err(invalid_config)?;
-    commit(broker, &topic, config, validate_only)
+    Ok(())
 }
 
 /// Applies one operation to a topic's overrides.

@@ -112,3 +112,53 @@ impl LogError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_maps_to_kafkas_code() {
+        let io = LogError::io("write segment", Path::new("/x"))(io::Error::other("disk"));
+        assert_eq!(io.kafka_error_code(), 56);
+        assert!(io.to_string().contains("write segment /x"));
+        let cases = [
+            (
+                LogError::OffsetOutOfRange {
+                    offset: 9,
+                    start: 0,
+                    end: 5,
+                },
+                1,
+            ),
+            (
+                LogError::OutOfOrderSequence {
+                    producer_id: 1,
+                    producer_epoch: 0,
+                    sequence: 9,
+                    last_sequence: 4,
+                },
+                45,
+            ),
+            (
+                LogError::InvalidProducerEpoch {
+                    producer_id: 1,
+                    producer_epoch: 0,
+                    current_epoch: 1,
+                },
+                47,
+            ),
+            (LogError::corrupt("bad"), 2),
+            (
+                LogError::BatchTooLarge {
+                    size_bytes: 10,
+                    segment_bytes: 5,
+                },
+                18,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.kafka_error_code(), code, "{error}");
+        }
+    }
+}

@@ -23,7 +23,7 @@
 //! [`PartitionLog::enforce_retention`], [`PartitionLog::flush`] and
 //! [`PartitionLog::delete`]. Configuration is [`LogConfig`] with Kafka's topic
 //! config names and defaults; failures are [`LogError`], each with its Kafka
-//! error code.
+//! error code; [`PartitionLog::recovery_report`] tells what opening repaired.
 //!
 //! Recovery on open: the active (last) segment is read batch by batch and
 //! checked (length, magic, CRC-32C, offsets); a torn or corrupt tail is cut
@@ -39,7 +39,9 @@
 //! - No decoding on the append and fetch paths: records are only decoded to
 //!   answer a lookup by timestamp with a record's exact offset.
 //! - No high watermark, ISR or replication protocol: the broker passes the
-//!   high watermark to [`PartitionLog::read`] as `max_offset`.
+//!   high watermark to [`PartitionLog::read`] as `max_offset`. Retention does
+//!   not know it either (Kafka never deletes past it); with replication, the
+//!   broker should hold retention back for unreplicated data.
 //! - No transactions: transactional and control batches are stored as they
 //!   come, with no last-stable-offset or aborted-transaction index.
 //! - No compaction (`cleanup.policy=compact`) yet, and no producer-state

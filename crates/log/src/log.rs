@@ -4,7 +4,8 @@
 //! It decides when to roll (size, age, offset range), what retention deletes,
 //! how truncation and DeleteRecords move the log's bounds, and when to fsync.
 //! Segment files, indexes, recovery and producer checks live in their own
-//! modules; this one ties them together and keeps the invariants:
+//! modules, cutting the log's end in `truncation` and its start in
+//! `retention`; this one ties them together and keeps the invariants:
 //! `log_start_offset <= log_end_offset`, the active segment is last and is the
 //! only one written, and every older segment was fsynced when it rolled.
 
@@ -26,6 +27,9 @@ use crate::fileio;
 use crate::producer_state::{ProducerCheck, ProducerStateManager};
 use crate::recovery;
 use crate::segment::Segment;
+
+mod retention;
+mod truncation;
 
 /// The offsets a leader append was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +82,19 @@ pub struct PartitionLog {
     recovery_point: i64,
     last_flush_ms: i64,
     report: RecoveryReport,
+}
+
+impl std::fmt::Debug for PartitionLog {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PartitionLog")
+            .field("dir", &self.dir)
+            .field("log_start_offset", &self.log_start_offset)
+            .field("log_end_offset", &self.log_end_offset())
+            .field("segments", &self.segment_count())
+            .field("size_bytes", &self.size_bytes())
+            .finish_non_exhaustive()
+    }
 }
 
 fn wall_clock_ms() -> i64 {
@@ -441,87 +458,6 @@ impl PartitionLog {
         self.epochs.latest_epoch()
     }
 
-    /// Removes the batch holding `offset` and everything after it (a follower cutting a
-    /// divergent tail); the log end offset becomes that batch's base offset (`offset`
-    /// itself when it is a batch boundary, as truncation points are). Segments past it are
-    /// deleted, indexes rebuilt, epochs after it forgotten, producer state rebuilt. An
-    /// offset below the first segment empties the log and restarts it at `offset`.
-    /// Nothing happens for `offset >= log_end_offset`.
-    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
-        if offset < 0 {
-            return Err(LogError::OffsetOutOfRange {
-                offset,
-                start: self.log_start_offset,
-                end: self.log_end_offset(),
-            });
-        }
-        if offset >= self.log_end_offset() {
-            return Ok(());
-        }
-        let first_base = self
-            .sealed
-            .first()
-            .map_or(self.active.base_offset(), Segment::base_offset);
-        if offset < first_base {
-            return self.truncate_fully_and_start_at(offset);
-        }
-        while self.active.base_offset() > offset {
-            let Some(previous) = self.sealed.pop() else {
-                break;
-            };
-            mem::replace(&mut self.active, previous).delete()?;
-        }
-        self.active
-            .truncate_to(offset, self.config.index_interval_bytes)?;
-        self.sync_dir()?;
-        let end = self.log_end_offset();
-        if self.log_start_offset > end {
-            self.set_log_start_offset(end)?;
-        }
-        if self.epochs.truncate_from_end(end) {
-            self.epochs.persist()?;
-        }
-        self.recovery_point = self.recovery_point.min(end);
-        self.rebuild_producer_state()
-    }
-
-    fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
-        for segment in self.sealed.drain(..) {
-            segment.delete()?;
-        }
-        let fresh = Segment::create(&self.dir, offset, wall_clock_ms())?;
-        mem::replace(&mut self.active, fresh).delete()?;
-        self.sync_dir()?;
-        self.set_log_start_offset(offset)?;
-        if self.epochs.truncate_from_end(offset) {
-            self.epochs.persist()?;
-        }
-        self.recovery_point = offset;
-        self.producers.clear();
-        Ok(())
-    }
-
-    /// Replays every batch header into fresh producer state (after truncation). The
-    /// largest producer id stays, even if its batches are gone: ids are never reused.
-    fn rebuild_producer_state(&mut self) -> Result<(), LogError> {
-        let mut producers = ProducerStateManager::default();
-        if let Some(max) = self.producers.max_producer_id() {
-            producers.observe_producer_id(max);
-        }
-        let start = self.log_start_offset;
-        for segment in self.segments() {
-            segment.for_each_header(|header| {
-                if header.last_offset() >= start {
-                    producers.update(header);
-                } else {
-                    producers.observe_producer_id(header.producer_id);
-                }
-            })?;
-        }
-        self.producers = producers;
-        Ok(())
-    }
-
     /// Moves the log start offset (persisted), and forgets epochs and producers below it.
     fn set_log_start_offset(&mut self, offset: i64) -> Result<(), LogError> {
         self.log_start_offset = offset;
@@ -531,125 +467,6 @@ impl PartitionLog {
         }
         self.producers.evict_below(offset);
         Ok(())
-    }
-
-    /// DeleteRecords: raises the log start offset to `offset` (persisted in the
-    /// `log-start-offset` checkpoint) and deletes the older segments wholly below it; the
-    /// active segment stays. Returns the new log start offset (unchanged if already past
-    /// `offset`). [`LogError::OffsetOutOfRange`] beyond the log end offset; the broker
-    /// checks the high watermark.
-    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
-        let end = self.log_end_offset();
-        if offset < 0 || offset > end {
-            return Err(LogError::OffsetOutOfRange {
-                offset,
-                start: self.log_start_offset,
-                end,
-            });
-        }
-        if offset > self.log_start_offset {
-            self.set_log_start_offset(offset)?;
-            let below = self.count_segments_below_start();
-            self.delete_oldest(below)?;
-        }
-        Ok(self.log_start_offset)
-    }
-
-    /// Older segments, from the first, whose successor starts at or below the log start.
-    fn count_segments_below_start(&self) -> usize {
-        let next_bases = self
-            .sealed
-            .iter()
-            .skip(1)
-            .chain(std::iter::once(&self.active))
-            .map(Segment::base_offset);
-        next_bases
-            .take_while(|&next_base| next_base <= self.log_start_offset)
-            .count()
-    }
-
-    /// Deletes the `count` oldest (sealed) segments; returns the bytes freed. The log start
-    /// offset follows the first remaining segment.
-    fn delete_oldest(&mut self, count: usize) -> Result<u64, LogError> {
-        let count = count.min(self.sealed.len());
-        if count == 0 {
-            return Ok(0);
-        }
-        let mut freed = 0;
-        for segment in self.sealed.drain(..count) {
-            freed += segment.size_bytes();
-            segment.delete()?;
-        }
-        self.sync_dir()?;
-        let first_base = self
-            .sealed
-            .first()
-            .map_or(self.active.base_offset(), Segment::base_offset);
-        if first_base > self.log_start_offset {
-            self.set_log_start_offset(first_base)?;
-        }
-        Ok(freed)
-    }
-
-    /// Time and size retention, as Kafka's: deletes the oldest segments whose newest
-    /// timestamp is more than `retention.ms` before `now_ms`, and the oldest while the log
-    /// exceeds `retention.bytes`, whole segments only; also segments below the log start.
-    /// When everything is due, the active segment is rolled first so that it can go, and
-    /// an empty active segment is always kept. Also rolls an active segment older than
-    /// `segment.ms`, and fsyncs when `flush.ms` has passed. Returns the bytes freed.
-    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<u64, LogError> {
-        if !self.active.is_empty()
-            && self.active.rolling_age_ms(now_ms, now_ms) > self.config.segment_ms
-        {
-            self.roll(self.log_end_offset(), now_ms)?;
-        }
-        let by_time = self.count_expired_by_time(now_ms)?;
-        let by_size = self.count_over_size();
-        let below_start = self.count_segments_below_start();
-        let mut count = by_time.max(by_size).max(below_start);
-        if count > self.sealed.len() {
-            // The active segment is due too: roll it so it becomes deletable.
-            if !self.active.is_empty() {
-                self.roll(self.log_end_offset(), now_ms)?;
-            }
-            count = self.sealed.len();
-        }
-        let freed = self.delete_oldest(count)?;
-        self.maybe_flush(now_ms)?;
-        Ok(freed)
-    }
-
-    fn count_expired_by_time(&self, now_ms: i64) -> Result<usize, LogError> {
-        if self.config.retention_ms < 0 {
-            return Ok(0);
-        }
-        let mut count = 0;
-        for segment in self.segments() {
-            let age_ms = now_ms.saturating_sub(segment.retention_timestamp_ms()?);
-            if age_ms <= self.config.retention_ms {
-                break;
-            }
-            count += 1;
-        }
-        Ok(count)
-    }
-
-    fn count_over_size(&self) -> usize {
-        if self.config.retention_bytes < 0 {
-            return 0;
-        }
-        let total = i64::try_from(self.size_bytes()).unwrap_or(i64::MAX);
-        let mut excess = total.saturating_sub(self.config.retention_bytes);
-        let mut count = 0;
-        for segment in self.segments() {
-            let size = i64::try_from(segment.size_bytes()).unwrap_or(i64::MAX);
-            if excess - size < 0 {
-                break;
-            }
-            excess -= size;
-            count += 1;
-        }
-        count
     }
 
     /// Fsyncs the active segment and its indexes (older segments were fsynced on roll).
@@ -700,5 +517,71 @@ impl PartitionLog {
         let dir = self.dir.clone();
         drop(self);
         std::fs::remove_dir_all(&dir).map_err(LogError::io("remove partition directory", &dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_protocol::records::{Compression, Record};
+
+    use super::*;
+
+    fn batch(count: usize) -> Bytes {
+        let records = (0..count)
+            .map(|i| Record {
+                offset_delta: i as i32,
+                value: Some(Bytes::from_static(b"value")),
+                ..Record::default()
+            })
+            .collect();
+        RecordBatch::new(0, 1_000, records)
+            .encode(Compression::None)
+            .expect("encode")
+    }
+
+    #[test]
+    fn flush_messages_fsyncs_once_enough_records_are_unflushed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            flush_messages: 5,
+            ..LogConfig::default()
+        };
+        let mut log = PartitionLog::open(dir.path(), config).expect("open");
+        log.append(batch(3), 0, 1_000).expect("append");
+        assert_eq!(log.recovery_point, 0);
+        log.append(batch(3), 0, 1_000).expect("append");
+        assert_eq!(log.recovery_point, 6);
+    }
+
+    #[test]
+    fn flush_ms_fsyncs_when_the_last_flush_is_old_enough() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            flush_ms: 100,
+            ..LogConfig::default()
+        };
+        let mut log = PartitionLog::open(dir.path(), config).expect("open");
+        let start_ms = log.last_flush_ms;
+        log.append(batch(1), 0, start_ms + 50).expect("append");
+        assert_eq!(log.recovery_point, 0);
+        log.append(batch(1), 0, start_ms + 100).expect("append");
+        assert_eq!(log.recovery_point, 2);
+        log.append(batch(1), 0, start_ms + 150).expect("append");
+        assert_eq!(log.recovery_point, 2);
+        log.enforce_retention(start_ms + 200)
+            .expect("retention pass");
+        assert_eq!(log.recovery_point, 3);
+    }
+
+    #[test]
+    fn the_default_never_fsyncs_on_append() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open");
+        for _ in 0..100 {
+            log.append(batch(10), 0, i64::MAX / 2).expect("append");
+        }
+        assert_eq!(log.recovery_point, 0);
+        log.flush().expect("flush");
+        assert_eq!(log.recovery_point, 1_000);
     }
 }

@@ -27,6 +27,9 @@ pub(crate) const MAX_RELATIVE_OFFSET: i64 = i32::MAX as i64;
 
 /// Largest chunk a read pulls in at once; longer reads refill.
 const MAX_READ_CHUNK_BYTES: usize = 8 * 1024 * 1024;
+/// Read beyond `max_bytes`: the walk from the index entry (about `index.interval.bytes`)
+/// and the first batch, which is returned whole even past `max_bytes`.
+const READ_SLACK_BYTES: usize = 16 * 1024;
 
 /// `dir/<base offset, 20 digits><suffix>`, as Kafka names segment files.
 pub(crate) fn file_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
@@ -318,7 +321,7 @@ impl Segment {
     ) -> Result<Option<Bytes>, LogError> {
         let start = self.offset_index.lookup(self.relative_clamped(offset));
         let chunk = max_bytes
-            .saturating_add(SCAN_CHUNK_BYTES)
+            .saturating_add(READ_SLACK_BYTES)
             .min(MAX_READ_CHUNK_BYTES);
         let mut scanner = self.scanner(u64::from(start), chunk);
         let Some(first) = self.find_from_index(&mut scanner, offset, |_| true)? else {

@@ -189,3 +189,30 @@ fn delete_removes_the_directory() {
     log.delete().expect("delete");
     assert!(!dir.path.exists());
 }
+
+#[test]
+fn an_unreadable_older_segment_is_reported_and_the_rest_of_the_log_stays_readable() {
+    let dir = test_dir();
+    let mut log = open(&dir.path, small_segments(3));
+    for _ in 0..9 {
+        append(&mut log, 3, 1_000);
+    }
+    assert_eq!(log.segment_count(), 3);
+    drop(log);
+    let one = batch(3, 1_000).len();
+    let path = segment_path(&dir.path, 0);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[one + 16] = 7; // magic byte of the second batch
+    std::fs::write(&path, &bytes).expect("write");
+
+    let log = open(&dir.path, small_segments(3));
+    assert_eq!(log.recovery_report().unreadable_bytes, 2 * one as u64);
+    assert_eq!(log.log_end_offset(), 27);
+    let after_gap = headers(&log.read(3, 1 << 20, i64::MAX).expect("read"))[0];
+    assert_eq!(after_gap.base_offset, 9, "skips to the next segment");
+    assert_eq!(
+        std::fs::read(&path).expect("read").len(),
+        bytes.len(),
+        "left on disk"
+    );
+}

@@ -32,16 +32,19 @@ impl PartitionLog {
         Ok(self.log_start_offset)
     }
 
-    /// Older segments, from the first, whose successor starts at or below the log start.
+    /// Sealed segments, from the first, whose successor starts at or below the
+    /// log start. The active segment has no successor and never counts.
     fn count_segments_below_start(&self) -> usize {
-        let next_bases = self
+        let successor_bases = self
             .sealed
             .iter()
             .skip(1)
             .chain(std::iter::once(&self.active))
             .map(Segment::base_offset);
-        next_bases
-            .take_while(|&next_base| next_base <= self.log_start_offset)
+        self.sealed
+            .iter()
+            .zip(successor_bases)
+            .take_while(|(_, next_base)| *next_base <= self.log_start_offset)
             .count()
     }
 

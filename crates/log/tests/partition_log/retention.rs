@@ -140,3 +140,21 @@ fn delete_records_raises_the_start_and_drops_whole_segments_below_it() {
     assert_eq!(log.segment_count(), 1);
     assert_eq!(log.log_end_offset(), 18);
 }
+
+#[test]
+fn retention_with_defaults_keeps_a_single_segment_log() {
+    // A fresh partition has only its active segment; nothing may expire it
+    // early (its records are recent and the log start is at its base).
+    let dir = test_dir();
+    let mut log = open(&dir.path, LogConfig::default());
+    for _ in 0..5 {
+        append(&mut log, 3, NOW_MS);
+    }
+    assert_eq!(log.enforce_retention(NOW_MS).expect("retention"), 0);
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(read_all(&log).len(), 5);
+    // DeleteRecords inside the only segment hides records but deletes nothing.
+    assert_eq!(log.delete_records_before(6).expect("delete records"), 6);
+    assert_eq!(log.enforce_retention(NOW_MS).expect("retention"), 0);
+    assert_eq!(log.log_end_offset(), 15);
+}

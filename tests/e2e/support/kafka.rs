@@ -1,0 +1,300 @@
+//! The rdkafka client (librdkafka 2.12) as the suites use it: create topics
+//! with the admin client, produce with delivery reports kept per record, and
+//! read a partition from its start to its end by assignment (no consumer
+//! group: the node has no group APIs yet).
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, Timestamp, TopicPartitionList};
+
+/// Budget for an admin request or for reading a partition to its end.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a future (the admin client's) to completion on a small runtime.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(future)
+}
+
+/// A consumer config: offsets are never committed, so librdkafka uses no
+/// group API. It still wants a `group.id` before `assign` ("Unknown group"
+/// otherwise); with assign and no commits that costs one FindCoordinator.
+pub fn consumer_config(bootstrap: &str) -> ClientConfig {
+    let mut config = client_config(bootstrap);
+    config
+        .set("group.id", "eddy-e2e-assign-only")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
+    config
+}
+
+/// A client config pointing at `bootstrap`.
+pub fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", "eddy-e2e-rdkafka")
+        // A refused connection during a restart should be retried soon.
+        .set("reconnect.backoff.ms", "20")
+        .set("reconnect.backoff.max.ms", "200");
+    config
+}
+
+/// Creates a topic with `partitions` partitions (replication factor 1) and
+/// topic configs, and fails the test unless the node reports success.
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
+        .create()
+        .expect("rdkafka admin client");
+    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        new_topic = new_topic.set(key, value);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
+    let results = block_on(admin.create_topics([&new_topic], &options))
+        .unwrap_or_else(|error| panic!("CreateTopics {topic}: {error}"));
+    for result in results {
+        if let Err((name, code)) = result {
+            panic!("CreateTopics {name}: {code:?}");
+        }
+    }
+}
+
+/// A record to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub timestamp_ms: Option<i64>,
+}
+
+/// A record read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: Timestamp,
+}
+
+/// What a producer heard back: per record (by index), its offset or error;
+/// and the client-level errors librdkafka reported.
+#[derive(Default)]
+pub struct Deliveries {
+    pub acknowledged: Mutex<Vec<(usize, i32, i64)>>,
+    pub failed: Mutex<Vec<(usize, KafkaError)>>,
+    pub client_errors: Mutex<Vec<String>>,
+}
+
+impl Deliveries {
+    pub fn acknowledged_count(&self) -> usize {
+        self.acknowledged.lock().expect("deliveries").len()
+    }
+
+    pub fn failed_count(&self) -> usize {
+        self.failed.lock().expect("deliveries").len()
+    }
+}
+
+/// Producer context recording every delivery report into [`Deliveries`];
+/// each record's opaque is its index.
+#[derive(Clone, Default)]
+pub struct Recorder(pub Arc<Deliveries>);
+
+impl ClientContext for Recorder {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.0
+            .client_errors
+            .lock()
+            .expect("deliveries")
+            .push(format!("{error}: {reason}"));
+    }
+}
+
+impl ProducerContext for Recorder {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+        match result {
+            Ok(message) => self.0.acknowledged.lock().expect("deliveries").push((
+                index,
+                message.partition(),
+                message.offset(),
+            )),
+            Err((error, _)) => self
+                .0
+                .failed
+                .lock()
+                .expect("deliveries")
+                .push((index, error.clone())),
+        }
+    }
+}
+
+/// A producer whose delivery reports land in a shared [`Deliveries`].
+pub struct RecordingProducer {
+    pub producer: ThreadedProducer<Recorder>,
+    pub deliveries: Arc<Deliveries>,
+}
+
+impl RecordingProducer {
+    pub fn new(config: &ClientConfig) -> RecordingProducer {
+        let recorder = Recorder::default();
+        let deliveries = recorder.0.clone();
+        let producer = config
+            .create_with_context(recorder)
+            .expect("rdkafka producer");
+        RecordingProducer {
+            producer,
+            deliveries,
+        }
+    }
+
+    /// Queues record `index`, waiting while librdkafka's queue is full.
+    pub fn send(&self, topic: &str, partition: i32, index: usize, record: &Outgoing) {
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in &record.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let mut base = BaseRecord::with_opaque_to(topic, index)
+            .partition(partition)
+            .key(&record.key)
+            .payload(&record.value)
+            .headers(headers);
+        if let Some(timestamp_ms) = record.timestamp_ms {
+            base = base.timestamp(timestamp_ms);
+        }
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    base = returned;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((error, _)) => panic!("queueing record {index}: {error}"),
+            }
+        }
+    }
+
+    /// Waits until every queued record has a delivery report.
+    pub fn flush(&self, timeout: Duration) {
+        self.producer
+            .flush(timeout)
+            .unwrap_or_else(|error| panic!("flushing the producer: {error}"));
+    }
+
+    /// librdkafka's fatal error (an idempotence violation, for one), if any.
+    pub fn fatal_error(&self) -> Option<(RDKafkaErrorCode, String)> {
+        self.producer.client().fatal_error()
+    }
+}
+
+/// Produces `records` to one partition with `config` and returns each
+/// record's offset, in order; fails the test on any delivery error.
+pub fn produce_all(
+    config: &ClientConfig,
+    topic: &str,
+    partition: i32,
+    records: &[Outgoing],
+) -> Vec<i64> {
+    let producer = RecordingProducer::new(config);
+    for (index, record) in records.iter().enumerate() {
+        producer.send(topic, partition, index, record);
+    }
+    producer.flush(CLIENT_TIMEOUT);
+    let failed = producer.deliveries.failed.lock().expect("deliveries");
+    assert!(
+        failed.is_empty(),
+        "{} of {} records failed, first: {:?}",
+        failed.len(),
+        records.len(),
+        failed.first()
+    );
+    assert_eq!(producer.fatal_error(), None, "producer fatal error");
+    let mut offsets = vec![-1; records.len()];
+    for &(index, delivered_partition, offset) in producer
+        .deliveries
+        .acknowledged
+        .lock()
+        .expect("deliveries")
+        .iter()
+    {
+        assert_eq!(delivered_partition, partition);
+        offsets[index] = offset;
+    }
+    offsets
+}
+
+/// Reads one partition by assignment from its first offset up to its end
+/// (the high watermark when the read started catching up), checking every
+/// batch's CRC on the way.
+pub fn read_partition(bootstrap: &str, topic: &str, partition: i32) -> Vec<Received> {
+    let consumer: BaseConsumer = consumer_config(bootstrap)
+        .set("enable.partition.eof", "true")
+        .set("check.crcs", "true")
+        .create()
+        .expect("rdkafka consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .expect("assignment");
+    consumer.assign(&assignment).expect("assign");
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    let mut records = Vec::new();
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic}-{partition}: no end of partition within {CLIENT_TIMEOUT:?} ({} records read)",
+            records.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => return records,
+            Some(Err(error)) => panic!("reading {topic}-{partition}: {error}"),
+            Some(Ok(message)) => records.push(Received {
+                offset: message.offset(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+                headers: message
+                    .headers()
+                    .map(|headers| {
+                        headers
+                            .iter()
+                            .map(|header| {
+                                (header.key.to_string(), header.value.map(<[u8]>::to_vec))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                timestamp: message.timestamp(),
+            }),
+        }
+    }
+}
+
+/// The values of `records`, as text.
+pub fn values(records: &[Received]) -> Vec<String> {
+    records
+        .iter()
+        .map(|record| {
+            String::from_utf8_lossy(record.value.as_deref().unwrap_or_default()).into_owned()
+        })
+        .collect()
+}

@@ -1,0 +1,422 @@
+//! What the end-to-end suites share: the `eddy` binary, built once per test
+//! process; [`Node`], one running `eddy broker` on a free port with a
+//! throwaway data directory; and helpers for the rdkafka client and for
+//! looking at what a node stored on disk.
+//!
+//! Every suite starts its own nodes on ports the kernel hands out, so suites
+//! and tests run in parallel. Waits poll with deadlines; nothing sleeps for a
+//! fixed time hoping the node is ready.
+
+// Each test binary includes this module and uses a different part of it.
+#![allow(dead_code)]
+
+pub mod kafka;
+pub mod storage;
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a node may take from exec to its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a clean shutdown (SIGTERM) may take.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
+/// Lines of the node's log shown when a test fails.
+const LOG_LINES_ON_FAILURE: usize = 60;
+/// Attempts at a first start, each on a new port, in case another process
+/// took the free port between our probe and the node's bind.
+const START_ATTEMPTS: usize = 3;
+
+/// The `eddy` binary of this workspace, built on first use with the profile
+/// the tests were built with (`cargo build -p eddy-cli --bin eddy`).
+pub fn eddy_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(build_eddy)
+}
+
+fn build_eddy() -> PathBuf {
+    // The test executable is <target>/<profile dir>/deps/<name>-<hash>; the
+    // binary goes to <target>/<profile dir>/eddy. Building into the same
+    // target directory honours CARGO_TARGET_DIR and --release alike.
+    let test_executable = std::env::current_exe().expect("path of the test executable");
+    let profile_dir = test_executable
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable under <target>/<profile>/deps");
+    let target_dir = profile_dir
+        .parent()
+        .expect("profile directory under target");
+    let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => panic!("unexpected profile directory {}", profile_dir.display()),
+    };
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace root");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(workspace)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .args(["build", "--quiet", "-p", "eddy-cli", "--bin", "eddy"])
+        .args(["--profile", profile])
+        .output()
+        .expect("running cargo build for the eddy binary");
+    assert!(
+        output.status.success(),
+        "cargo build -p eddy-cli --bin eddy failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let binary = profile_dir.join(format!("eddy{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "cargo built eddy but {} is missing",
+        binary.display()
+    );
+    binary
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("probing for a free port")
+        .port()
+}
+
+/// One `eddy broker` process with its own data directory. Dropping it kills
+/// the process (and prints the end of its log if the test is failing).
+pub struct Node {
+    node_id: i32,
+    port: u16,
+    /// Holds `data/` and `node.log` (the node's stderr over every run).
+    home: TempDir,
+    settings: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// Starts a node with default settings.
+    pub fn start() -> Node {
+        Node::start_with(&[])
+    }
+
+    /// Starts a node with broker configs given as `key=value` (`--set`).
+    pub fn start_with(settings: &[&str]) -> Node {
+        let home = tempfile::Builder::new()
+            .prefix("eddy-e2e-")
+            .tempdir()
+            .expect("temporary node directory");
+        let mut node = Node {
+            node_id: 1,
+            port: 0,
+            home,
+            settings: settings.iter().map(|setting| setting.to_string()).collect(),
+            child: None,
+        };
+        for attempt in 1..=START_ATTEMPTS {
+            node.port = free_port();
+            match node.spawn() {
+                Ok(()) => return node,
+                Err(reason) if attempt < START_ATTEMPTS && reason.contains("cannot listen") => {}
+                Err(reason) => panic!("{reason}"),
+            }
+        }
+        unreachable!("the last attempt panics")
+    }
+
+    /// `127.0.0.1:PORT`, what clients are given as bootstrap servers.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.home.path().join("data")
+    }
+
+    /// Where the node keeps one partition's log: `DATA/<topic>-<partition>`.
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir().join(format!("{topic}-{partition}"))
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("node is running").id()
+    }
+
+    /// Whether the process is still alive (it has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().expect("polling the node").is_none(),
+            None => false,
+        }
+    }
+
+    /// Panics, with the node's log, unless the process is alive.
+    pub fn assert_running(&mut self) {
+        if let Some(child) = self.child.as_mut()
+            && let Some(status) = child.try_wait().expect("polling the node")
+        {
+            panic!("the node exited ({status}); its log:\n{}", self.log_tail());
+        }
+        assert!(self.child.is_some(), "the node was not started");
+    }
+
+    /// SIGKILL: a crash. Waits for the process to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM: a clean shutdown. Returns the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("node is running");
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("running kill -TERM");
+        assert!(sent.success(), "kill -TERM {} failed", child.id());
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for the node") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the node did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM; its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the node again on the same port and data directory (after
+    /// [`Node::kill`] or [`Node::terminate`]; a running node is killed first).
+    pub fn restart(&mut self) {
+        self.kill();
+        if let Err(reason) = self.spawn() {
+            panic!("restart failed: {reason}");
+        }
+    }
+
+    /// Everything the node wrote to stderr, over all its runs.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(LOG_LINES_ON_FAILURE)..].join("\n")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.home.path().join("node.log")
+    }
+
+    /// Runs `eddy broker` and waits for its ready line.
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("node log file");
+        let mut command = Command::new(eddy_binary());
+        command
+            .arg("broker")
+            .args(["--node-id", &self.node_id.to_string()])
+            .args(["--listen", &self.bootstrap()])
+            .arg("--data")
+            .arg(self.data_dir());
+        for setting in &self.settings {
+            command.args(["--set", setting]);
+        }
+        let started = Instant::now();
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawning eddy broker");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines, first_lines) = mpsc::channel();
+        // Reads stdout to its end, so the node never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                // After the ready line nobody listens; keep draining anyway.
+                let _ = lines.send(line);
+            }
+        });
+        let expected = format!(
+            "eddy node {} ready: bootstrap servers {}",
+            self.node_id,
+            self.bootstrap()
+        );
+        let outcome = loop {
+            match first_lines.recv_timeout(READY_TIMEOUT.saturating_sub(started.elapsed())) {
+                Ok(line) if line.starts_with(&expected) => break Ok(()),
+                Ok(_) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    break Err(format!("no ready line within {READY_TIMEOUT:?}"));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().expect("waiting for the node");
+                    break Err(format!("the node exited ({status}) before it was ready"));
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                self.child = Some(child);
+                Ok(())
+            }
+            Err(reason) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!(
+                    "eddy broker on {}: {reason}; its log:\n{}",
+                    self.bootstrap(),
+                    self.log_tail()
+                ))
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- last lines of the log of the node on port {} ---\n{}\n---",
+                self.port,
+                self.log_tail()
+            );
+        }
+    }
+}
+
+/// Polls `condition` every few milliseconds until it holds or `timeout`
+/// passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The directory holding the client scripts (`tests/clients`).
+pub fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// What a finished command printed.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `command` to completion with its output captured; kills it and
+/// fails the test if it takes longer than `timeout`.
+pub fn run(command: &mut Command, timeout: Duration) -> Finished {
+    let description = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("starting {description}: {error}"));
+    let stdout = read_to_end(child.stdout.take().expect("piped stdout"));
+    let stderr = read_to_end(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a command") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{description} did not finish within {timeout:?}; stderr:\n{}",
+                stderr.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Finished {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+fn read_to_end(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Runs a client script (`tests/clients/NAME`) with `interpreter` and
+/// returns the JSON object it prints; fails the test with the script's
+/// stderr if it fails.
+pub fn run_client_script(
+    interpreter: &str,
+    script: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> serde_json::Value {
+    let finished = run(
+        Command::new(interpreter)
+            .arg(clients_dir().join(script))
+            .args(args),
+        timeout,
+    );
+    assert!(
+        finished.status.success(),
+        "{script} failed ({}):\n{}",
+        finished.status,
+        finished.stderr
+    );
+    let last_line = finished.stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last_line).unwrap_or_else(|error| {
+        panic!(
+            "{script} printed no JSON ({error}):\n{}\nstderr:\n{}",
+            finished.stdout, finished.stderr
+        )
+    })
+}

@@ -15,8 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use eddy_protocol::records::{
-    self, BatchHeader, RecordBatch, TimestampType, set_base_offset, set_log_append_time,
-    set_partition_leader_epoch, verify_crc,
+    self, BATCH_HEADER_SIZE, BatchHeader, RecordBatch, TimestampType, set_base_offset,
+    set_log_append_time, set_partition_leader_epoch, verify_crc,
 };
 
 use crate::checkpoint;
@@ -211,20 +211,42 @@ impl PartitionLog {
         }
 
         let base_offset = self.log_end_offset();
-        // Edit in place when the caller handed over the only reference, copy otherwise.
-        let mut bytes = batch
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-        let stamp = |bytes: &mut BytesMut| {
-            set_base_offset(bytes, base_offset)?;
-            set_partition_leader_epoch(bytes, leader_epoch)?;
-            if log_append_time {
+        let header = if log_append_time {
+            // The new max timestamp changes the CRC, which covers the whole batch:
+            // edit a private copy (in place when the caller handed over the only reference).
+            let mut bytes = batch
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+            let stamp = |bytes: &mut BytesMut| {
+                set_base_offset(bytes, base_offset)?;
+                set_partition_leader_epoch(bytes, leader_epoch)?;
                 set_log_append_time(bytes, now_ms)?;
-            }
-            BatchHeader::parse(bytes)
+                BatchHeader::parse(bytes)
+            };
+            let header = stamp(&mut bytes).map_err(|error| LogError::corrupt(error.to_string()))?;
+            self.append_batch(&[&bytes], &header, now_ms)?;
+            header
+        } else {
+            // Base offset and leader epoch lie outside the CRC: stamp a copy of the
+            // 61-byte header and write the records as received, never copying them.
+            let mut head = [0u8; BATCH_HEADER_SIZE];
+            let (received_head, records) =
+                batch.split_at_checked(BATCH_HEADER_SIZE).ok_or_else(|| {
+                    LogError::corrupt(format!(
+                        "batch of {} bytes has no whole header",
+                        batch.len()
+                    ))
+                })?;
+            head.copy_from_slice(received_head);
+            let stamp = |head: &mut [u8]| {
+                set_base_offset(head, base_offset)?;
+                set_partition_leader_epoch(head, leader_epoch)?;
+                BatchHeader::parse(head)
+            };
+            let header = stamp(&mut head).map_err(|error| LogError::corrupt(error.to_string()))?;
+            self.append_batch(&[&head, records], &header, now_ms)?;
+            header
         };
-        let header = stamp(&mut bytes).map_err(|error| LogError::corrupt(error.to_string()))?;
-        self.append_batch(&bytes, &header, now_ms)?;
         Ok(AppendOutcome {
             base_offset,
             last_offset: header.last_offset(),
@@ -257,7 +279,7 @@ impl PartitionLog {
         }
         let now_ms = wall_clock_ms();
         for (header, batch) in checked {
-            self.append_batch(&batch, &header, now_ms)?;
+            self.append_batch(&[&batch], &header, now_ms)?;
         }
         Ok(())
     }
@@ -274,13 +296,16 @@ impl PartitionLog {
 
     /// Writes a batch whose offsets are final: rolls if needed, records a new epoch, then
     /// updates producer state and applies the flush policy.
+    /// Appends one batch given as consecutive parts (a stamped header and the
+    /// records as received, or the whole batch).
     fn append_batch(
         &mut self,
-        batch: &[u8],
+        batch: &[&[u8]],
         header: &BatchHeader,
         now_ms: i64,
     ) -> Result<(), LogError> {
-        self.maybe_roll(header, batch.len() as u64, now_ms)?;
+        let size_bytes: usize = batch.iter().map(|part| part.len()).sum();
+        self.maybe_roll(header, size_bytes as u64, now_ms)?;
         // Before the write, as Kafka: a crash in between leaves an epoch entry at the log
         // end, which recovery truncates away.
         if self

@@ -243,17 +243,21 @@ impl Segment {
     /// Appends one batch whose offsets are assigned and fit (see [`Segment::can_hold`]).
     pub fn append(
         &mut self,
-        batch: &[u8],
+        batch: &[&[u8]],
         header: &BatchHeader,
         interval_bytes: u32,
     ) -> Result<(), LogError> {
         let position = self.size_bytes;
-        if let Err(error) = fileio::write_all_at(&self.log, batch, position) {
-            // Drop a partial write so the file ends with whole batches.
-            let _ = self.log.set_len(position);
-            return Err(LogError::io("write segment", &self.log_path)(error));
+        let mut written = 0u64;
+        for part in batch {
+            if let Err(error) = fileio::write_all_at(&self.log, part, position + written) {
+                // Drop a partial write so the file ends with whole batches.
+                let _ = self.log.set_len(position);
+                return Err(LogError::io("write segment", &self.log_path)(error));
+            }
+            written += part.len() as u64;
         }
-        self.size_bytes += batch.len() as u64;
+        self.size_bytes += written;
         let last_time_ms = self.time_index.last().map(|entry| entry.timestamp_ms);
         let entries = self.stats.account(
             self.base_offset,

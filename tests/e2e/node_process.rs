@@ -101,3 +101,42 @@ fn a_node_on_a_taken_port_is_refused_and_names_the_address() {
         finished.stdout
     );
 }
+
+#[test]
+fn cluster_up_starts_the_local_cluster_and_prints_its_bootstrap_address() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let data = tempfile::tempdir().expect("temporary data directory");
+    let port = support::free_port();
+    let mut child = Command::new(support::eddy_binary())
+        .args(["cluster", "up", "--base-port", &port.to_string(), "--data"])
+        .arg(data.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting eddy cluster up");
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut ready)
+        .expect("reading the ready line");
+    let bootstrap = format!("127.0.0.1:{port}");
+    assert!(
+        ready.contains(&bootstrap),
+        "the ready line should give {bootstrap}: {ready:?}"
+    );
+    // It serves Kafka clients there, with its data under the directory given.
+    create_topic(&bootstrap, "up", 1, &[]);
+    assert!(
+        data.path().join("node-1").join("up-0").is_dir(),
+        "partition data under --data"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("sending SIGTERM");
+    assert!(status.success());
+    let exit = child.wait().expect("waiting for eddy cluster up");
+    assert!(exit.success(), "exit status after SIGTERM: {exit}");
+}

@@ -119,11 +119,17 @@ fn append(
         )
     })?;
     let records = records.ok_or_else(|| ApiError::new(ErrorCode::InvalidRecord, "no records"))?;
-    let max_bytes = topic
-        .config
-        .read()
-        .map(|config| config.max_message_bytes(&broker.broker_config()))
-        .unwrap_or(1_048_588);
+    let max_bytes = {
+        let defaults = broker
+            .config
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let config = topic
+            .config
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        config.max_message_bytes(&defaults)
+    };
     if records.len() > max_bytes {
         return Err(ApiError::new(
             ErrorCode::MessageTooLarge,

@@ -501,6 +501,22 @@ impl BrokerConfig {
         self.parsed("delete.topic.enable", true)
     }
 
+    pub fn offsets_topic_partitions(&self) -> i32 {
+        self.parsed("offsets.topic.num.partitions", 50)
+    }
+
+    pub fn group_min_session_timeout_ms(&self) -> i32 {
+        self.parsed("group.min.session.timeout.ms", 1000)
+    }
+
+    pub fn group_max_session_timeout_ms(&self) -> i32 {
+        self.parsed("group.max.session.timeout.ms", 1_800_000)
+    }
+
+    pub fn group_initial_rebalance_delay_ms(&self) -> u64 {
+        self.parsed("group.initial.rebalance.delay.ms", 300)
+    }
+
     pub fn retention_check_interval_ms(&self) -> u64 {
         self.parsed("log.retention.check.interval.ms", 300_000)
     }

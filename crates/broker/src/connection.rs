@@ -60,7 +60,7 @@ pub async fn serve(
                 break;
             }
         };
-        match handlers::handle(&broker, frame).await {
+        match handlers::handle(&broker, frame, peer).await {
             Reply::Respond {
                 correlation_id,
                 version,

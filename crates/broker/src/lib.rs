@@ -6,11 +6,15 @@
 //!   persisted under the data directory, which it locks.
 //! - [`config`] holds broker and topic configs with Kafka's names.
 //!
-//! Not here yet: consumer groups, replication and the replicated metadata
-//! log (a node is its own single-broker cluster), transactions, SASL/TLS.
+//! - [`coordinator`] runs consumer groups (the classic protocol) and keeps
+//!   committed offsets in the internal `__consumer_offsets` topic.
+//!
+//! Not here yet: replication and the replicated metadata log (a node is its
+//! own single-broker cluster), transactions, SASL/TLS.
 
 pub mod config;
 mod connection;
+pub mod coordinator;
 pub mod handlers;
 pub mod server;
 pub mod state;

@@ -30,6 +30,7 @@ pub async fn run(
         config.retention_check_interval_ms(),
         stopped.clone(),
     ));
+    let groups = tokio::spawn(group_loop(broker.clone(), stopped.clone()));
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -66,6 +67,7 @@ pub async fn run(
     })
     .await;
     retention.abort();
+    groups.abort();
     flush_all(&broker);
     Ok(())
 }
@@ -102,6 +104,20 @@ async fn retention_loop(broker: Arc<Broker>, interval_ms: u64, mut stopped: watc
                     }
                 }
             }
+        }
+    }
+}
+
+/// How often group sessions and rebalance deadlines are checked.
+const GROUP_TICK: Duration = Duration::from_millis(100);
+
+async fn group_loop(broker: Arc<Broker>, mut stopped: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(GROUP_TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => broker.groups.tick(&broker),
+            _ = stopped.changed() => return,
         }
     }
 }

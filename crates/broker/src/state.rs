@@ -23,6 +23,7 @@ use eddy_protocol::{ErrorCode, Uuid};
 use tokio::sync::watch;
 
 use crate::config::{BrokerConfig, ConfigError, TopicConfig};
+use crate::coordinator::{GroupCoordinator, GroupSettings};
 
 /// Producer ids are reserved on disk in blocks this big, so one write covers
 /// many InitProducerId requests and none is reused after a crash.
@@ -114,6 +115,8 @@ pub struct Broker {
     /// Bumped after every append, so waiting fetches wake.
     appended: watch::Sender<u64>,
     producer_ids: Mutex<ProducerIds>,
+    /// Consumer groups and committed offsets.
+    pub groups: GroupCoordinator,
     _lock: File,
 }
 
@@ -157,10 +160,12 @@ impl Broker {
                 next: 0,
                 reserved_until: 0,
             }),
+            groups: GroupCoordinator::new(),
             _lock: lock,
         };
         broker.load_topics()?;
         broker.load_producer_ids()?;
+        broker.groups.load(&broker);
         Ok(broker)
     }
 
@@ -294,6 +299,25 @@ impl Broker {
 
     pub fn broker_config(&self) -> BrokerConfig {
         self.config.read().unwrap_or_else(lock_poisoned).clone()
+    }
+
+    /// The group coordinator's settings.
+    pub fn group_settings(&self) -> GroupSettings {
+        let config = self.config.read().unwrap_or_else(lock_poisoned);
+        GroupSettings {
+            min_session_timeout_ms: config.group_min_session_timeout_ms(),
+            max_session_timeout_ms: config.group_max_session_timeout_ms(),
+            initial_rebalance_delay: std::time::Duration::from_millis(
+                config.group_initial_rebalance_delay_ms(),
+            ),
+        }
+    }
+
+    pub fn offsets_topic_partitions(&self) -> i32 {
+        self.config
+            .read()
+            .unwrap_or_else(lock_poisoned)
+            .offsets_topic_partitions()
     }
 
     /// Creates a topic with `partitions` partitions and config overrides.

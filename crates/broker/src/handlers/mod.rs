@@ -6,6 +6,7 @@
 //! (`eddy_protocol::API_TABLE`), capped at what each handler understands, so
 //! the advertised set is exactly what works.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -31,6 +32,17 @@ mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
 mod sasl_handshake;
+// Consumer groups.
+mod delete_groups;
+mod describe_groups;
+mod heartbeat;
+mod join_group;
+mod leave_group;
+mod list_groups;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
+mod sync_group;
 
 /// The APIs this node serves and the version range each handler speaks.
 /// Produce below 3 and Fetch below 4 (old message formats) are left out, as
@@ -54,6 +66,16 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The version range advertised for `key`, if this node serves it: the
@@ -83,8 +105,8 @@ pub enum Reply {
     Close(String),
 }
 
-/// Handles one request frame (without its length prefix).
-pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Reply {
+/// Handles one request frame (without its length prefix) from `peer`.
+pub async fn handle(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
     let (key, header, _) = match RequestFrame::decode_header(&frame) {
         Ok(parsed) => parsed,
         Err(error) => return Reply::Close(format!("malformed request header: {error}")),
@@ -118,12 +140,7 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Reply {
             return Reply::Close(format!("malformed {key:?} v{version} request: {error}"));
         }
     };
-    let client_id = request
-        .header
-        .client_id
-        .as_ref()
-        .map(|id| id.to_string())
-        .unwrap_or_default();
+    let client_id: &str = request.header.client_id.as_deref().unwrap_or_default();
     tracing::trace!(?key, version, correlation_id, client_id, "request");
     let body = match request.body {
         RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle(version)),
@@ -178,6 +195,39 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Reply {
         RequestBody::DescribeLogDirs(request) => {
             ResponseBody::DescribeLogDirs(describe_log_dirs::handle(broker, request))
         }
+        RequestBody::JoinGroup(request) => {
+            let host = format!("/{}", peer.ip());
+            ResponseBody::JoinGroup(
+                join_group::handle(broker, request, version, client_id, &host).await,
+            )
+        }
+        RequestBody::SyncGroup(request) => {
+            ResponseBody::SyncGroup(sync_group::handle(broker, request).await)
+        }
+        RequestBody::Heartbeat(request) => {
+            ResponseBody::Heartbeat(heartbeat::handle(broker, request))
+        }
+        RequestBody::LeaveGroup(request) => {
+            ResponseBody::LeaveGroup(leave_group::handle(broker, request, version))
+        }
+        RequestBody::OffsetCommit(request) => {
+            ResponseBody::OffsetCommit(offset_commit::handle(broker, request))
+        }
+        RequestBody::OffsetFetch(request) => {
+            ResponseBody::OffsetFetch(offset_fetch::handle(broker, request, version))
+        }
+        RequestBody::ListGroups(request) => {
+            ResponseBody::ListGroups(list_groups::handle(broker, request))
+        }
+        RequestBody::DescribeGroups(request) => {
+            ResponseBody::DescribeGroups(describe_groups::handle(broker, request, version))
+        }
+        RequestBody::DeleteGroups(request) => {
+            ResponseBody::DeleteGroups(delete_groups::handle(broker, request))
+        }
+        RequestBody::OffsetDelete(request) => {
+            ResponseBody::OffsetDelete(offset_delete::handle(broker, request))
+        }
         other => return Reply::Close(format!("no handler for {:?}", other.api_key())),
     };
     Reply::Respond {
@@ -206,7 +256,7 @@ mod tests {
             advertised_versions(ApiKey::Fetch).map(|range| range.0),
             Some(4)
         );
-        assert_eq!(advertised_versions(ApiKey::JoinGroup), None);
+        assert_eq!(advertised_versions(ApiKey::ConsumerGroupHeartbeat), None);
     }
 
     #[test]

@@ -198,6 +198,12 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "How long tombstones stay in compacted topics.",
     ),
     def(
+        "log.cleaner.min.cleanable.ratio",
+        Double,
+        "0.5",
+        "Share of dirty bytes that makes a compacted log due for cleaning.",
+    ),
+    def(
         "min.insync.replicas",
         Int,
         "1",
@@ -220,6 +226,24 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         Int,
         "50",
         "Partitions of __consumer_offsets (fixed once created).",
+    ),
+    def(
+        "group.min.session.timeout.ms",
+        Int,
+        "1000",
+        "Shortest session a group member may ask for (Kafka: 6000; a laptop demo wants quick failover).",
+    ),
+    def(
+        "group.max.session.timeout.ms",
+        Int,
+        "1800000",
+        "Longest session a group member may ask for.",
+    ),
+    def(
+        "group.initial.rebalance.delay.ms",
+        Int,
+        "300",
+        "How long a new group waits for more members before its first generation (Kafka: 3000).",
     ),
     def(
         "offsets.topic.replication.factor",
@@ -286,6 +310,13 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "log.message.timestamp.type",
         &["CreateTime", "LogAppendTime"],
         "Which timestamp records keep.",
+    ),
+    topic(
+        "min.cleanable.dirty.ratio",
+        Double,
+        "log.cleaner.min.cleanable.ratio",
+        &[],
+        "Dirty share that triggers compaction.",
     ),
     topic(
         "min.insync.replicas",
@@ -588,6 +619,10 @@ impl TopicConfig {
                 value => value as u64,
             }
         };
+        let policy = self
+            .value(broker, "cleanup.policy")
+            .unwrap_or_else(|| "delete".to_string());
+        let policies: Vec<&str> = policy.split(',').map(str::trim).collect();
         LogConfig {
             segment_bytes: self.parsed(broker, "segment.bytes", 1_073_741_824u64),
             segment_ms: self.parsed(broker, "segment.ms", 604_800_000),
@@ -597,6 +632,10 @@ impl TopicConfig {
             flush_ms: flush("flush.ms"),
             index_interval_bytes: self.parsed(broker, "index.interval.bytes", 4096),
             message_timestamp_type_log_append_time: self.log_append_time(broker),
+            cleanup_policy_delete: policies.contains(&"delete"),
+            cleanup_policy_compact: policies.contains(&"compact"),
+            delete_retention_ms: self.parsed(broker, "delete.retention.ms", 86_400_000),
+            min_cleanable_dirty_ratio: self.parsed(broker, "min.cleanable.dirty.ratio", 0.5),
         }
     }
 }
@@ -611,6 +650,25 @@ mod tests {
             "127.0.0.1:19092".parse().unwrap(),
             PathBuf::from("/tmp/eddy"),
         )
+    }
+
+    #[test]
+    fn cleanup_policy_and_compaction_configs_reach_the_log_config() {
+        let broker = broker();
+        let defaults = TopicConfig::default().log_config(&broker);
+        assert!(defaults.cleanup_policy_delete && !defaults.cleanup_policy_compact);
+        assert_eq!(defaults.delete_retention_ms, 86_400_000);
+        assert_eq!(defaults.min_cleanable_dirty_ratio, 0.5);
+        let topic = TopicConfig::from_pairs([
+            ("cleanup.policy", "compact, delete"),
+            ("delete.retention.ms", "1000"),
+            ("min.cleanable.dirty.ratio", "0.1"),
+        ])
+        .unwrap();
+        let config = topic.log_config(&broker);
+        assert!(config.cleanup_policy_delete && config.cleanup_policy_compact);
+        assert_eq!(config.delete_retention_ms, 1000);
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.1);
     }
 
     #[test]

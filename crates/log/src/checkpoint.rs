@@ -2,8 +2,11 @@
 //! fsync it, rename it over the old one, fsync the directory. A crash leaves
 //! either the old file or the new one, never a mix.
 //!
-//! Also the `log-start-offset` checkpoint: the log start offset that
-//! DeleteRecords or retention raised above the first segment's base offset.
+//! Also the one-offset checkpoints: `log-start-offset`, the log start offset
+//! that DeleteRecords or retention raised above the first segment's base
+//! offset, and `cleaner-offset-checkpoint`, where the log cleaner's dirty
+//! section starts (Kafka keeps one such file per log directory; here each
+//! partition directory has its own).
 
 use std::io::Write;
 use std::path::Path;
@@ -17,8 +20,11 @@ pub(crate) const TEMPORARY_SUFFIX: &str = ".tmp";
 /// File name of the log start offset checkpoint.
 pub(crate) const LOG_START_OFFSET_FILE: &str = "log-start-offset";
 
+/// File name of the cleaner checkpoint: offsets below it were compacted.
+pub(crate) const CLEANER_OFFSET_FILE: &str = "cleaner-offset-checkpoint";
+
 /// Format version on the first line, as Kafka's checkpoint files have.
-const LOG_START_OFFSET_VERSION: &str = "0";
+const OFFSET_CHECKPOINT_VERSION: &str = "0";
 
 /// Replaces `dir/name` with `contents`, atomically and durably.
 pub(crate) fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> Result<(), LogError> {
@@ -47,24 +53,44 @@ pub(crate) fn read_text(dir: &Path, name: &str) -> Result<Option<String>, LogErr
 /// The checkpointed log start offset; `None` when absent or unreadable (then the first
 /// segment's base offset is the start, as if nothing had been deleted by offset).
 pub(crate) fn read_log_start_offset(dir: &Path) -> Result<Option<i64>, LogError> {
-    let Some(text) = read_text(dir, LOG_START_OFFSET_FILE)? else {
+    read_offset(dir, LOG_START_OFFSET_FILE)
+}
+
+/// Persists the log start offset.
+pub(crate) fn write_log_start_offset(dir: &Path, offset: i64) -> Result<(), LogError> {
+    write_offset(dir, LOG_START_OFFSET_FILE, offset)
+}
+
+/// The checkpointed start of the cleaner's dirty section; `None` when absent or unreadable
+/// (then everything is dirty, which costs a bigger pass, never a wrong one).
+pub(crate) fn read_cleaner_offset(dir: &Path) -> Result<Option<i64>, LogError> {
+    read_offset(dir, CLEANER_OFFSET_FILE)
+}
+
+/// Persists the start of the cleaner's dirty section.
+pub(crate) fn write_cleaner_offset(dir: &Path, offset: i64) -> Result<(), LogError> {
+    write_offset(dir, CLEANER_OFFSET_FILE, offset)
+}
+
+/// A non-negative offset stored as `version\noffset\n`; `None` when absent or unreadable.
+fn read_offset(dir: &Path, name: &str) -> Result<Option<i64>, LogError> {
+    let Some(text) = read_text(dir, name)? else {
         return Ok(None);
     };
     let mut lines = text.lines();
     let parsed = match (lines.next(), lines.next()) {
-        (Some(LOG_START_OFFSET_VERSION), Some(offset)) => {
+        (Some(OFFSET_CHECKPOINT_VERSION), Some(offset)) => {
             offset.trim().parse::<i64>().ok().filter(|&o| o >= 0)
         }
         _ => None,
     };
     if parsed.is_none() {
-        tracing::warn!(dir = %dir.display(), "ignoring unreadable log-start-offset checkpoint");
+        tracing::warn!(dir = %dir.display(), file = name, "ignoring unreadable offset checkpoint");
     }
     Ok(parsed)
 }
 
-/// Persists the log start offset.
-pub(crate) fn write_log_start_offset(dir: &Path, offset: i64) -> Result<(), LogError> {
-    let text = format!("{LOG_START_OFFSET_VERSION}\n{offset}\n");
-    write_atomically(dir, LOG_START_OFFSET_FILE, text.as_bytes())
+fn write_offset(dir: &Path, name: &str, offset: i64) -> Result<(), LogError> {
+    let text = format!("{OFFSET_CHECKPOINT_VERSION}\n{offset}\n");
+    write_atomically(dir, name, text.as_bytes())
 }

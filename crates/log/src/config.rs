@@ -1,5 +1,9 @@
 //! Per-partition log settings: Kafka's topic configs of the same names, with
 //! Kafka's defaults. Parsing them from strings is the broker's business.
+//!
+//! `cleanup.policy` is two flags, as Kafka's list allows `delete`, `compact` or
+//! both: retention by time and size runs only with `delete`, compaction only
+//! with `compact`.
 
 /// Largest usable `segment.bytes`: Kafka's is an `int`, and file positions in
 /// the offset index are 32-bit.
@@ -7,8 +11,8 @@ pub const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// How a partition log rolls, retains and flushes its segments.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a partition log rolls, retains, compacts and flushes its segments.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll when the active segment would grow past this. Default 1 GiB;
     /// values above [`MAX_SEGMENT_BYTES`] act as that.
@@ -32,6 +36,20 @@ pub struct LogConfig {
     /// `message.timestamp.type=LogAppendTime`: the broker's clock stamps every batch.
     /// Default false (`CreateTime`).
     pub message_timestamp_type_log_append_time: bool,
+    /// `cleanup.policy` contains `delete`: `retention.ms` and `retention.bytes` delete old
+    /// segments. Default true (`cleanup.policy=delete`).
+    pub cleanup_policy_delete: bool,
+    /// `cleanup.policy` contains `compact`: the cleaner keeps the latest record per key
+    /// (see [`crate::PartitionLog::plan_compaction`]). Default false.
+    pub cleanup_policy_compact: bool,
+    /// `delete.retention.ms`: how long a tombstone (a record with a key and no value) stays
+    /// after the cleaner first kept it, so that consumers reading from the start see the
+    /// delete. Default 1 day.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: compaction is due once the bytes written since the last
+    /// pass are this share of the sealed segments ([`crate::PartitionLog::dirty_ratio`]).
+    /// Default 0.5.
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for LogConfig {
@@ -45,6 +63,10 @@ impl Default for LogConfig {
             flush_ms: u64::MAX,
             index_interval_bytes: 4096,
             message_timestamp_type_log_append_time: false,
+            cleanup_policy_delete: true,
+            cleanup_policy_compact: false,
+            delete_retention_ms: DAY_MS,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }

@@ -87,3 +87,13 @@ pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
 pub(crate) fn open_read_write_existing(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).open(path)
 }
+
+/// Creates `path` for reading and writing; fails if it already exists, so that two writers
+/// never share a file by accident.
+pub(crate) fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+}

@@ -20,10 +20,19 @@
 //! checks), [`PartitionLog::append_as_follower`], [`PartitionLog::read`]
 //! (whole batches, at least one: KIP-74), lookups by timestamp and by leader
 //! epoch, [`PartitionLog::truncate_to`], [`PartitionLog::delete_records_before`],
-//! [`PartitionLog::enforce_retention`], [`PartitionLog::flush`] and
+//! [`PartitionLog::enforce_retention`], compaction
+//! ([`PartitionLog::plan_compaction`], [`CompactionPlan::run`],
+//! [`PartitionLog::install_compaction`]), [`PartitionLog::flush`] and
 //! [`PartitionLog::delete`]. Configuration is [`LogConfig`] with Kafka's topic
 //! config names and defaults; failures are [`LogError`], each with its Kafka
 //! error code; [`PartitionLog::recovery_report`] tells what opening repaired.
+//!
+//! Compaction (`cleanup.policy=compact`, alone or with `delete`) is Kafka's
+//! log cleaner: only sealed segments are cleaned; the latest record per key
+//! survives, at its original offset; tombstones go once `delete.retention.ms`
+//! has passed since a pass first kept them; cleaned segments are swapped in
+//! crash-safely. The cleaning itself runs without the log, so appends and
+//! reads go on; see `cleaner` and `log::compaction`.
 //!
 //! Recovery on open: the active (last) segment is read batch by batch and
 //! checked (length, magic, CRC-32C, offsets); a torn or corrupt tail is cut
@@ -44,11 +53,15 @@
 //!   broker should hold retention back for unreplicated data.
 //! - No transactions: transactional and control batches are stored as they
 //!   come, with no last-stable-offset or aborted-transaction index.
-//! - No compaction (`cleanup.policy=compact`) yet, and no producer-state
-//!   snapshots: open scans every batch header (cost grows with the log).
+//! - No producer-state snapshots: open scans every batch header (cost grows
+//!   with the log). Compaction keeps the batches producer state remembers, so
+//!   state rebuilt after it still detects retries.
+//! - No `min.compaction.lag.ms` / `max.compaction.lag.ms`, and no transaction
+//!   awareness in compaction: transactional batches are kept as they are.
 //! - No zero-copy reads: [`PartitionLog::read`] copies bytes into a `Bytes`.
 
 mod checkpoint;
+mod cleaner;
 mod config;
 mod epoch;
 mod error;
@@ -60,6 +73,7 @@ mod recovery;
 mod scan;
 mod segment;
 
+pub use cleaner::{CleanedSegments, CompactionLimits, CompactionPlan, CompactionReport};
 pub use config::{LogConfig, MAX_SEGMENT_BYTES};
 pub use error::LogError;
 pub use log::{AppendOutcome, PartitionLog, RecoveryReport, TimestampOffset};

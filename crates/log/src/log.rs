@@ -11,6 +11,8 @@
 
 use std::mem;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
@@ -28,6 +30,7 @@ use crate::producer_state::{ProducerCheck, ProducerStateManager};
 use crate::recovery;
 use crate::segment::Segment;
 
+mod compaction;
 mod retention;
 mod truncation;
 
@@ -63,6 +66,8 @@ pub struct RecoveryReport {
     pub unreadable_bytes: u64,
     /// Older segments whose index files were missing or did not match and were rebuilt.
     pub rebuilt_indexes: usize,
+    /// Compactions a crash interrupted after their commit, finished on open.
+    pub finished_compaction_swaps: usize,
     /// The leader-epoch checkpoint was missing or unreadable and was rebuilt from batches.
     pub epoch_checkpoint_rebuilt: bool,
 }
@@ -82,6 +87,12 @@ pub struct PartitionLog {
     recovery_point: i64,
     last_flush_ms: i64,
     report: RecoveryReport,
+    /// The cleaner checkpoint: offsets below it were compacted. `None`: never compacted.
+    cleaner_offset: Option<i64>,
+    /// Earliest delete horizon of the tombstones the last compaction pass kept.
+    next_delete_horizon_ms: Option<i64>,
+    /// Set while a compaction plan or its result exists: one pass at a time.
+    compaction_in_flight: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -168,6 +179,7 @@ impl PartitionLog {
             None => Segment::create(dir, recovered.log_start_offset, now_ms)?,
         };
         let recovery_point = active.next_offset();
+        let cleaner_offset = checkpoint::read_cleaner_offset(dir)?;
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config,
@@ -179,6 +191,9 @@ impl PartitionLog {
             recovery_point,
             last_flush_ms: now_ms,
             report: recovered.report,
+            cleaner_offset,
+            next_delete_horizon_ms: None,
+            compaction_in_flight: Arc::new(AtomicBool::new(false)),
         })
     }
 

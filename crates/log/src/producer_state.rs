@@ -10,7 +10,7 @@
 //! control batches are stored but no last stable offset is kept), and no
 //! expiry of idle producers other than when their batches leave the log.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use eddy_protocol::records::BatchHeader;
 
@@ -168,6 +168,16 @@ impl ProducerStateManager {
     pub fn evict_below(&mut self, log_start_offset: i64) {
         self.producers
             .retain(|_, entry| entry.last_offset >= log_start_offset);
+    }
+
+    /// Last offsets of the batches remembered for duplicate checks, of every producer. The
+    /// cleaner keeps these batches (empty if need be, as Kafka keeps a producer's last
+    /// batch) so that state rebuilt from the log after a restart still knows them.
+    pub fn remembered_batch_last_offsets(&self) -> HashSet<i64> {
+        self.producers
+            .values()
+            .flat_map(|entry| entry.batches.iter().map(|batch| batch.last_offset))
+            .collect()
     }
 
     /// Forgets every producer (keeps the largest id seen, which must never be reused).

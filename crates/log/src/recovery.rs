@@ -15,6 +15,10 @@
 //!   on the way (the cache only if its checkpoint is missing or unreadable;
 //!   otherwise it only catches up with epochs newer than its last entry).
 //!
+//! - A compaction a crash interrupted is settled first: a `.cleaned` file was
+//!   never committed and is removed; a `<base>.log.swap` file was, so it
+//!   replaces `<base>.log` and every segment starting inside its offsets.
+//!
 //! What is not here: the append and read paths (`log`, `segment`).
 
 use std::path::{Path, PathBuf};
@@ -30,7 +34,10 @@ use crate::index::{OffsetIndex, OffsetIndexCheck, TimeEntry, TimeIndex, TimeInde
 use crate::log::RecoveryReport;
 use crate::producer_state::ProducerStateManager;
 use crate::scan::{BatchScanner, SCAN_CHUNK_BYTES, Step};
-use crate::segment::{self, INDEX_SUFFIX, LOG_SUFFIX, Segment, SegmentStats, TIME_INDEX_SUFFIX};
+use crate::segment::{
+    self, CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, SegmentStats,
+    TIME_INDEX_SUFFIX,
+};
 
 /// Bytes read at a time when checking the active segment, whose batches are read whole.
 const RECOVERY_CHUNK_BYTES: usize = 1024 * 1024;
@@ -75,6 +82,7 @@ impl Rebuild {
 /// Opens `dir` (creating it if absent) and recovers its segments.
 pub(crate) fn recover(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Recovered, LogError> {
     std::fs::create_dir_all(dir).map_err(LogError::io("create partition directory", dir))?;
+    let finished_swaps = finish_interrupted_compaction(dir)?;
     let base_offsets = list_segments(dir)?;
     let checkpointed_start = checkpoint::read_log_start_offset(dir)?;
     let (epochs, epochs_trusted) = LeaderEpochCache::load(dir)?;
@@ -90,7 +98,10 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Rec
         epochs_changed: !epochs_trusted,
         log_start_offset,
     };
-    let mut report = RecoveryReport::default();
+    let mut report = RecoveryReport {
+        finished_compaction_swaps: finished_swaps,
+        ..RecoveryReport::default()
+    };
 
     let mut segments = Vec::with_capacity(base_offsets.len().max(1));
     for (at, &base_offset) in base_offsets.iter().enumerate() {
@@ -134,6 +145,76 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Rec
         epochs,
         report,
     })
+}
+
+/// Settles what a crash left of a compaction: removes `.cleaned` files (never committed),
+/// and completes each `<base>.log.swap` (committed): the segments it replaces, `<base>`
+/// itself and those starting inside its offsets, are removed, then it becomes
+/// `<base>.log`. Their indexes go too; opening rebuilds them. Returns the swaps completed.
+fn finish_interrupted_compaction(dir: &Path) -> Result<usize, LogError> {
+    let mut swaps = Vec::new();
+    let mut logs = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(LogError::io("list", dir))?;
+    for entry in entries {
+        let entry = entry.map_err(LogError::io("list", dir))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.ends_with(CLEANED_SUFFIX) {
+            let path = entry.path();
+            fileio::remove_if_exists(&path).map_err(LogError::io("remove", &path))?;
+        } else if let Some(base) = segment::parse_base_offset(&name, SWAP_SUFFIX) {
+            swaps.push(base);
+        } else if let Some(base) = segment::parse_base_offset(&name, LOG_SUFFIX) {
+            logs.push(base);
+        }
+    }
+    swaps.sort_unstable();
+    for &base in &swaps {
+        let swap_path = segment::file_path(dir, base, SWAP_SUFFIX);
+        let next_offset = swap_next_offset(&swap_path, base)?;
+        for &covered in logs
+            .iter()
+            .filter(|&&log_base| log_base > base && log_base < next_offset)
+        {
+            segment::remove_files(dir, covered, false)?;
+        }
+        segment::remove_files(dir, base, true)?;
+        let log_path = segment::file_path(dir, base, LOG_SUFFIX);
+        std::fs::rename(&swap_path, &log_path)
+            .map_err(LogError::io("rename swap segment to", &log_path))?;
+        tracing::info!(segment = %log_path.display(), "finished a compaction swap a crash interrupted");
+    }
+    if !swaps.is_empty() {
+        fileio::sync_dir(dir).map_err(LogError::io("sync directory", dir))?;
+    }
+    Ok(swaps.len())
+}
+
+/// The offset after the last batch of a swap file (its base offset when empty). It was
+/// fsynced before its commit, so a framing fault is corruption: the file is cut there.
+fn swap_next_offset(path: &Path, base_offset: i64) -> Result<i64, LogError> {
+    let file =
+        fileio::open_read_write_existing(path).map_err(LogError::io("open segment", path))?;
+    let size = file
+        .metadata()
+        .map_err(LogError::io("stat segment", path))?
+        .len();
+    let mut next_offset = base_offset;
+    let mut scanner = BatchScanner::new(&file, path, 0, size, SCAN_CHUNK_BYTES).headers_only();
+    loop {
+        match scanner.next_batch()? {
+            Step::Batch(batch) => next_offset = batch.header.next_offset(),
+            Step::End => break,
+            Step::Invalid { position, reason } => {
+                tracing::warn!(segment = %path.display(), position, %reason, "cutting a swap segment at a corrupt batch");
+                file.set_len(position)
+                    .map_err(LogError::io("truncate segment", path))?;
+                break;
+            }
+        }
+    }
+    Ok(next_offset)
 }
 
 /// Base offsets of the segments in `dir`, sorted; removes leftover temporary files and

@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use eddy_protocol::records::BatchHeader;
@@ -20,6 +21,11 @@ use crate::scan::{BatchScanner, SCAN_CHUNK_BYTES, ScannedBatch, Step};
 pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// A segment the cleaner is writing (`<base>.log.<n>.cleaned`); removed on open.
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+/// A cleaned segment committed to replace the segments it covers (`<base>.log.swap`);
+/// open finishes the replacement.
+pub(crate) const SWAP_SUFFIX: &str = ".log.swap";
 
 /// Largest offset distance from the base offset a segment holds: Kafka's relative offsets
 /// are Java ints.
@@ -34,6 +40,28 @@ const READ_SLACK_BYTES: usize = 16 * 1024;
 /// `dir/<base offset, 20 digits><suffix>`, as Kafka names segment files.
 pub(crate) fn file_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}{suffix}"))
+}
+
+/// Source of [`Segment::id`]s, unique within the process.
+static NEXT_SEGMENT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_segment_id() -> u64 {
+    NEXT_SEGMENT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Removes the three files of the segment at `base_offset` (missing ones are fine), or only
+/// its two indexes when `keep_log`.
+pub(crate) fn remove_files(dir: &Path, base_offset: i64, keep_log: bool) -> Result<(), LogError> {
+    let suffixes: &[&str] = if keep_log {
+        &[INDEX_SUFFIX, TIME_INDEX_SUFFIX]
+    } else {
+        &[LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]
+    };
+    for suffix in suffixes {
+        let path = file_path(dir, base_offset, suffix);
+        fileio::remove_if_exists(&path).map_err(LogError::io("delete", &path))?;
+    }
+    Ok(())
 }
 
 /// The base offset a segment file name carries, if it is one with `suffix`.
@@ -121,6 +149,10 @@ impl SegmentStats {
 
 /// A segment's files and what is known about them.
 pub(crate) struct Segment {
+    /// Names this segment's contents: new for every segment opened or created, and changed
+    /// by every append and truncation, so that the cleaner can tell whether the segment it
+    /// read is still the one in the log.
+    id: u64,
     base_offset: i64,
     log_path: PathBuf,
     log: File,
@@ -144,6 +176,7 @@ impl Segment {
         let time_index =
             TimeIndex::create(&file_path(dir, base_offset, TIME_INDEX_SUFFIX), Vec::new())?;
         Ok(Segment {
+            id: next_segment_id(),
             base_offset,
             log_path,
             log,
@@ -155,7 +188,7 @@ impl Segment {
         })
     }
 
-    /// A segment from files recovery has opened and checked: `size_bytes` of valid
+    /// A segment from files recovery or the cleaner has opened and checked: `size_bytes` of valid
     /// batches described by `stats`, with indexes that match them.
     pub fn from_recovered(
         base_offset: i64,
@@ -167,6 +200,7 @@ impl Segment {
         now_ms: i64,
     ) -> Segment {
         Segment {
+            id: next_segment_id(),
             base_offset,
             log_path,
             log,
@@ -180,6 +214,24 @@ impl Segment {
 
     pub fn base_offset(&self) -> i64 {
         self.base_offset
+    }
+
+    /// See the field: equal ids mean equal contents.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// A second handle on the `.log` file, for the cleaner to read without the log. A
+    /// sealed segment's bytes never change while it keeps its id; a handle still reads
+    /// them after the file is deleted or replaced.
+    pub fn clone_log_file(&self) -> Result<File, LogError> {
+        self.log
+            .try_clone()
+            .map_err(LogError::io("open segment", &self.log_path))
     }
 
     pub fn size_bytes(&self) -> u64 {
@@ -247,6 +299,7 @@ impl Segment {
         header: &BatchHeader,
         interval_bytes: u32,
     ) -> Result<(), LogError> {
+        self.id = next_segment_id();
         let position = self.size_bytes;
         let mut written = 0u64;
         for part in batch {
@@ -393,6 +446,7 @@ impl Segment {
 
     /// Cuts the file at `position` (a batch boundary).
     pub fn truncate_at_position(&mut self, position: u64) -> Result<(), LogError> {
+        self.id = next_segment_id();
         self.log
             .set_len(position)
             .map_err(LogError::io("truncate segment", &self.log_path))?;

@@ -956,6 +956,231 @@ fn check_member(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BrokerConfig;
+
+    fn broker(dir: &tempfile::TempDir) -> std::sync::Arc<Broker> {
+        let mut config =
+            BrokerConfig::new(1, "127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+        config.set("group.initial.rebalance.delay.ms", "0").unwrap();
+        config.set("offsets.topic.num.partitions", "3").unwrap();
+        std::sync::Arc::new(Broker::open(config).unwrap())
+    }
+
+    fn join_request(group: &str, member_id: &str, instance: Option<&str>) -> JoinRequest {
+        JoinRequest {
+            group_id: group.into(),
+            member_id: member_id.into(),
+            group_instance_id: instance.map(str::to_string),
+            client_id: "test".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 6000,
+            rebalance_timeout_ms: 3000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
+            require_known_member_id: true,
+        }
+    }
+
+    /// Joins a new dynamic member: the MEMBER_ID_REQUIRED round trip, then the join.
+    async fn join_new(broker: &Broker, group: &str) -> JoinResult {
+        let first = broker
+            .groups
+            .join(broker, join_request(group, "", None))
+            .await;
+        assert_eq!(first.error_code, ErrorCode::MemberIdRequired.code());
+        broker
+            .groups
+            .join(broker, join_request(group, &first.member_id, None))
+            .await
+    }
+
+    #[tokio::test]
+    async fn two_members_join_one_generation_and_the_leader_sees_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(&dir);
+        let first = join_new(&broker, "g").await;
+        assert_eq!((first.error_code, first.generation_id), (0, 1));
+        let sync = broker
+            .groups
+            .sync(
+                &broker,
+                "g",
+                1,
+                &first.member_id,
+                None,
+                vec![(first.member_id.clone(), Bytes::from_static(b"a"))],
+            )
+            .await;
+        assert_eq!(sync.assignment, Bytes::from_static(b"a"));
+
+        // A second member joins: the first must rejoin, then both are in generation 2.
+        let (second, rejoined) = tokio::join!(join_new(&broker, "g"), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(
+                broker.groups.heartbeat("g", 1, &first.member_id, None),
+                ErrorCode::RebalanceInProgress
+            );
+            broker
+                .groups
+                .join(&broker, join_request("g", &first.member_id, None))
+                .await
+        });
+        assert_eq!((second.generation_id, rejoined.generation_id), (2, 2));
+        let leader = if rejoined.members.is_empty() {
+            &second
+        } else {
+            &rejoined
+        };
+        assert_eq!(
+            leader.members.len(),
+            2,
+            "the leader gets every member's metadata"
+        );
+        assert_eq!(
+            broker.groups.with_group("g", |group| group.state),
+            Some(GroupState::CompletingRebalance)
+        );
+    }
+
+    #[tokio::test]
+    async fn stale_generations_and_strangers_get_kafka_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(&dir);
+        let member = join_new(&broker, "g").await;
+        let stale = broker
+            .groups
+            .heartbeat("g", member.generation_id + 5, &member.member_id, None);
+        assert_eq!(stale, ErrorCode::IllegalGeneration);
+        assert_eq!(
+            broker.groups.heartbeat("g", 1, "nobody", None),
+            ErrorCode::UnknownMemberId
+        );
+        let unknown_generation =
+            broker
+                .groups
+                .commit(&broker, "g", 42, &member.member_id, None, vec![]);
+        assert!(unknown_generation.is_empty());
+        broker
+            .create_topic("t", 1, crate::TopicConfig::default(), false)
+            .unwrap();
+        let offset = CommittedOffset {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: 0,
+        };
+        let results = broker.groups.commit(
+            &broker,
+            "g",
+            42,
+            &member.member_id,
+            None,
+            vec![(("t".into(), 0), offset)],
+        );
+        assert_eq!(results[0].1, ErrorCode::IllegalGeneration);
+    }
+
+    #[tokio::test]
+    async fn an_absurd_protocol_list_is_refused_and_other_groups_carry_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(&dir);
+        let mut hostile = join_request("h", "", None);
+        hostile.protocols = (0..10_000)
+            .map(|index| (format!("p{index}"), Bytes::new()))
+            .collect();
+        let refused = broker.groups.join(&broker, hostile).await;
+        assert_eq!(
+            refused.error_code,
+            ErrorCode::InconsistentGroupProtocol.code()
+        );
+        assert_eq!(join_new(&broker, "fine").await.error_code, 0);
+    }
+
+    #[tokio::test]
+    async fn committed_offsets_and_static_members_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let member_id = {
+            let broker = broker(&dir);
+            broker
+                .create_topic("t", 2, crate::TopicConfig::default(), false)
+                .unwrap();
+            let joined = broker
+                .groups
+                .join(&broker, join_request("g", "", Some("static-1")))
+                .await;
+            assert_eq!(
+                joined.error_code, 0,
+                "static members skip MEMBER_ID_REQUIRED"
+            );
+            let sync = broker
+                .groups
+                .sync(
+                    &broker,
+                    "g",
+                    joined.generation_id,
+                    &joined.member_id,
+                    Some("static-1"),
+                    vec![(joined.member_id.clone(), Bytes::from_static(b"mine"))],
+                )
+                .await;
+            assert_eq!(sync.error_code, 0);
+            let offset = CommittedOffset {
+                offset: 17,
+                leader_epoch: 0,
+                metadata: "m".into(),
+                commit_timestamp_ms: 1,
+            };
+            let results = broker.groups.commit(
+                &broker,
+                "g",
+                joined.generation_id,
+                &joined.member_id,
+                None,
+                vec![(("t".into(), 1), offset)],
+            );
+            assert_eq!(results[0].1, ErrorCode::None);
+            joined.member_id
+        };
+        let broker = broker(&dir);
+        let fetched = broker
+            .groups
+            .fetch_offsets("g", Some(vec![("t".into(), vec![0, 1])]));
+        assert_eq!(fetched[0].1[0].1, None);
+        assert_eq!(
+            fetched[0].1[1].1.as_ref().map(|offset| offset.offset),
+            Some(17)
+        );
+        // The static member comes back: same generation, its assignment, no rebalance.
+        let generation = broker
+            .groups
+            .with_group("g", |group| group.generation_id)
+            .unwrap();
+        let rejoined = broker
+            .groups
+            .join(&broker, join_request("g", "", Some("static-1")))
+            .await;
+        assert_eq!(
+            (rejoined.error_code, rejoined.generation_id),
+            (0, generation)
+        );
+        assert_ne!(rejoined.member_id, member_id);
+        assert_eq!(
+            broker.groups.with_group("g", |group| group.state),
+            Some(GroupState::Stable)
+        );
+        let sync = broker
+            .groups
+            .sync(
+                &broker,
+                "g",
+                generation,
+                &rejoined.member_id,
+                Some("static-1"),
+                vec![],
+            )
+            .await;
+        assert_eq!(sync.assignment, Bytes::from_static(b"mine"));
+    }
 
     #[test]
     fn group_partitions_match_kafka() {

@@ -71,9 +71,10 @@ impl PartitionLog {
         Ok(freed)
     }
 
-    /// Time and size retention, as Kafka's: deletes the oldest segments whose newest
-    /// timestamp is more than `retention.ms` before `now_ms`, and the oldest while the log
-    /// exceeds `retention.bytes`, whole segments only; also segments below the log start.
+    /// Time and size retention, as Kafka's: with `cleanup.policy` `delete`, deletes the
+    /// oldest segments whose newest timestamp is more than `retention.ms` before `now_ms`,
+    /// and the oldest while the log exceeds `retention.bytes`, whole segments only; under
+    /// any policy, segments below the log start.
     /// When everything is due, the active segment is rolled first so that it can go, and
     /// an empty active segment is always kept. Also rolls an active segment older than
     /// `segment.ms`, and fsyncs when `flush.ms` has passed. Returns the bytes freed.
@@ -83,8 +84,11 @@ impl PartitionLog {
         {
             self.roll(self.log_end_offset(), now_ms)?;
         }
-        let by_time = self.count_expired_by_time(now_ms)?;
-        let by_size = self.count_over_size();
+        let (by_time, by_size) = if self.config.cleanup_policy_delete {
+            (self.count_expired_by_time(now_ms)?, self.count_over_size())
+        } else {
+            (0, 0)
+        };
         let below_start = self.count_segments_below_start();
         let mut count = by_time.max(by_size).max(below_start);
         if count > self.sealed.len() {

@@ -56,6 +56,7 @@ impl PartitionLog {
             self.epochs.persist()?;
         }
         self.recovery_point = self.recovery_point.min(end);
+        self.lower_cleaner_offset(end)?;
         self.rebuild_producer_state()
     }
 
@@ -71,6 +72,7 @@ impl PartitionLog {
             self.epochs.persist()?;
         }
         self.recovery_point = offset;
+        self.lower_cleaner_offset(offset)?;
         self.producers.clear();
         Ok(())
     }

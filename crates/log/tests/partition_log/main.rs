@@ -2,6 +2,7 @@
 //! with batches built by `eddy_protocol::records::RecordBatch`.
 
 mod append_read;
+mod compaction;
 mod epochs;
 mod producers;
 mod recovery;

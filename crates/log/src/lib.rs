@@ -14,6 +14,9 @@
 //!   lines, rewritten atomically when an epoch starts or is truncated.
 //! - `log-start-offset`: the log start offset raised by DeleteRecords or
 //!   retention.
+//! - `cleaner-offset-checkpoint`: where compaction's dirty section starts.
+//! - Transient, during compaction: `<base>.log.<n>.cleaned` (being written)
+//!   and `<base>.log.swap` (committed, being swapped in); open settles both.
 //!
 //! [`PartitionLog`] is the whole API: [`PartitionLog::open`] (with recovery),
 //! [`PartitionLog::append`] (leader: assigns offsets, idempotent-producer
@@ -32,7 +35,9 @@
 //! survives, at its original offset; tombstones go once `delete.retention.ms`
 //! has passed since a pass first kept them; cleaned segments are swapped in
 //! crash-safely. The cleaning itself runs without the log, so appends and
-//! reads go on; see `cleaner` and `log::compaction`.
+//! reads go on; see `cleaner` and `log::compaction`. Nothing here schedules
+//! passes: the broker asks [`PartitionLog::compaction_due`] and runs them on a
+//! blocking thread.
 //!
 //! Recovery on open: the active (last) segment is read batch by batch and
 //! checked (length, magic, CRC-32C, offsets); a torn or corrupt tail is cut

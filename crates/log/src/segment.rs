@@ -188,8 +188,8 @@ impl Segment {
         })
     }
 
-    /// A segment from files recovery or the cleaner has opened and checked: `size_bytes` of valid
-    /// batches described by `stats`, with indexes that match them.
+    /// A segment from files recovery or the cleaner has opened and checked: `size_bytes`
+    /// of valid batches described by `stats`, with indexes that match them.
     pub fn from_recovered(
         base_offset: i64,
         log_path: PathBuf,

@@ -55,10 +55,7 @@ impl PartitionLog {
         let first_dirty = self.first_dirty_offset();
         let mut clean = 0;
         let mut dirty = 0;
-        for segment in &self.sealed {
-            if segment.next_offset() <= self.log_start_offset {
-                continue;
-            }
+        for segment in self.sealed.iter().skip(self.count_segments_below_start()) {
             if segment.next_offset() > first_dirty {
                 dirty += segment.size_bytes();
             } else {
@@ -113,6 +110,8 @@ impl PartitionLog {
             return Ok(None);
         };
         let first_dirty = self.first_dirty_offset();
+        // Segments wholly below the log start wait for retention to delete them.
+        let below_start = self.count_segments_below_start();
         let mut segments = Vec::new();
         let mut after_last = 0;
         for (index, segment) in self.sealed.iter().enumerate() {
@@ -120,8 +119,7 @@ impl PartitionLog {
                 break;
             }
             after_last = index + 1;
-            if segment.next_offset() <= self.log_start_offset {
-                // Wholly below the log start: retention deletes it, no point cleaning it.
+            if index < below_start {
                 continue;
             }
             segments.push(PlannedSegment {

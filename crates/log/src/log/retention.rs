@@ -34,7 +34,7 @@ impl PartitionLog {
 
     /// Sealed segments, from the first, whose successor starts at or below the
     /// log start. The active segment has no successor and never counts.
-    fn count_segments_below_start(&self) -> usize {
+    pub(super) fn count_segments_below_start(&self) -> usize {
         let successor_bases = self
             .sealed
             .iter()

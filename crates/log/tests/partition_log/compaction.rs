@@ -156,7 +156,7 @@ fn a_consumer_sees_the_latest_value_per_key_at_its_original_offset() {
     assert_eq!(write(&mut log, &[put("e", "1")], NOW_MS), 8);
     drop(log);
 
-    let log = open(&dir.path, compacted(ONE_BATCH));
+    let mut log = open(&dir.path, compacted(ONE_BATCH));
     let mut expected = expected;
     expected.push(seen(8, Some("e"), Some("1")));
     assert_eq!(consume(&log), expected);
@@ -165,6 +165,14 @@ fn a_consumer_sees_the_latest_value_per_key_at_its_original_offset() {
         7,
         "the cleaner checkpoint survives"
     );
+
+    // The emptied first segment merges into the next one; the log start stays.
+    let segments = log.segment_count();
+    let report = log.compact(NOW_MS).expect("compact again");
+    assert_eq!((report.segments_replaced, report.segments_written), (2, 1));
+    assert_eq!(log.segment_count(), segments - 1);
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(consume(&log), expected);
 }
 
 #[test]
@@ -614,6 +622,49 @@ fn a_plan_overtaken_by_retention_delete_records_or_truncation_is_discarded() {
             "{name}: a new pass may start"
         );
     }
+}
+
+#[test]
+fn a_plan_is_discarded_when_truncation_into_a_gap_lets_its_segment_grow_again() {
+    let dir = test_dir();
+    let config = |segment_bytes| LogConfig {
+        delete_retention_ms: 0,
+        ..compacted(segment_bytes)
+    };
+    let mut log = open(&dir.path, config(1 << 20));
+    write(&mut log, &[tombstone("k")], NOW_MS);
+    write(&mut log, &[put("a", "1")], NOW_MS);
+    log.update_config(config(ONE_BATCH));
+    write(&mut log, &[put("a", "2")], NOW_MS);
+    write(&mut log, &[put("z", "1")], NOW_MS);
+    // a=1 goes, so segment 0 ends in a gap at 1; the tombstone gets its horizon.
+    log.compact(NOW_MS).expect("compact");
+    let plan = log
+        .plan_compaction(NOW_MS, 1)
+        .expect("plan")
+        .expect("a plan");
+    assert_eq!(plan.segment_count(), 1);
+    let cleaned = plan.run(&CompactionLimits::default()).expect("run");
+    assert_eq!(cleaned.report().tombstones_expired, 1);
+
+    // Truncating into the gap makes segment 0 active without cutting it; it fills again.
+    log.truncate_to(1).expect("truncate");
+    log.update_config(config(1 << 20));
+    write(&mut log, &[put("n", "1")], NOW_MS);
+    log.update_config(config(ONE_BATCH));
+    write(&mut log, &[put("m", "1")], NOW_MS);
+    assert_eq!(log.segment_count(), 2);
+
+    let report = log.install_compaction(cleaned).expect("install");
+    assert!(report.discarded);
+    assert_eq!(
+        consume(&log),
+        vec![
+            seen(0, Some("k"), None),
+            seen(1, Some("n"), Some("1")),
+            seen(2, Some("m"), Some("1")),
+        ]
+    );
 }
 
 #[test]

@@ -228,6 +228,12 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "Partitions of __consumer_offsets (fixed once created).",
     ),
     def(
+        "log.cleaner.backoff.ms",
+        Long,
+        "5000",
+        "How often the cleaner looks for compacted partitions due for a pass (Kafka: 15000).",
+    ),
+    def(
         "group.min.session.timeout.ms",
         Int,
         "1000",
@@ -530,6 +536,10 @@ impl BrokerConfig {
 
     pub fn delete_topic_enable(&self) -> bool {
         self.parsed("delete.topic.enable", true)
+    }
+
+    pub fn cleaner_backoff_ms(&self) -> u64 {
+        self.parsed("log.cleaner.backoff.ms", 5000)
     }
 
     pub fn offsets_topic_partitions(&self) -> i32 {

@@ -31,6 +31,11 @@ pub async fn run(
         stopped.clone(),
     ));
     let groups = tokio::spawn(group_loop(broker.clone(), stopped.clone()));
+    let cleaner = tokio::spawn(cleaner_loop(
+        broker.clone(),
+        config.cleaner_backoff_ms(),
+        stopped.clone(),
+    ));
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -68,6 +73,7 @@ pub async fn run(
     .await;
     retention.abort();
     groups.abort();
+    cleaner.abort();
     flush_all(&broker);
     Ok(())
 }
@@ -101,6 +107,83 @@ async fn retention_loop(broker: Arc<Broker>, interval_ms: u64, mut stopped: watc
                     ),
                     Err(error) => {
                         tracing::warn!(topic = topic.name, partition = partition.index, %error, "retention failed")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Compacts partitions of `cleanup.policy=compact` topics that are due. A
+/// pass is planned and installed under the partition's lock but runs on a
+/// blocking thread without it, so appends and reads never wait for it.
+async fn cleaner_loop(broker: Arc<Broker>, backoff_ms: u64, mut stopped: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(backoff_ms.max(100)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let limits = eddy_log::CompactionLimits::default();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        for topic in broker.topics() {
+            let partitions = topic
+                .partitions
+                .read()
+                .map(|partitions| partitions.clone())
+                .unwrap_or_default();
+            for partition in partitions {
+                let plan = {
+                    let log = partition
+                        .log
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    if !log.compaction_due(now_ms()) {
+                        continue;
+                    }
+                    // On one node the high watermark is the log end offset.
+                    log.plan_compaction(now_ms(), log.log_end_offset())
+                };
+                let plan = match plan {
+                    Ok(Some(plan)) => plan,
+                    Ok(None) => continue,
+                    Err(error) => {
+                        tracing::warn!(topic = topic.name, partition = partition.index, %error, "could not plan compaction");
+                        continue;
+                    }
+                };
+                let limits = limits.clone();
+                let cleaned = match tokio::task::spawn_blocking(move || plan.run(&limits)).await {
+                    Ok(Ok(cleaned)) => cleaned,
+                    Ok(Err(error)) => {
+                        tracing::warn!(topic = topic.name, partition = partition.index, %error, "compaction failed");
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
+                let mut log = partition
+                    .log
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                match log.install_compaction(cleaned) {
+                    Ok(report) if !report.discarded => tracing::info!(
+                        topic = topic.name,
+                        partition = partition.index,
+                        bytes_before = report.bytes_before,
+                        bytes_after = report.bytes_after,
+                        "compacted"
+                    ),
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::error!(topic = topic.name, partition = partition.index, %error, "installing compaction failed; reopening the log");
+                        let dir = log.dir().to_path_buf();
+                        let config = log.config().clone();
+                        match eddy_log::PartitionLog::open(&dir, config) {
+                            Ok(reopened) => *log = reopened,
+                            Err(error) => {
+                                tracing::error!(topic = topic.name, partition = partition.index, %error, "reopening failed")
+                            }
+                        }
                     }
                 }
             }

@@ -541,6 +541,14 @@ impl GroupCoordinator {
     ) -> PartitionResults {
         let group_error = {
             let mut groups = lock(&self.groups);
+            if generation_id >= 0 && !groups.contains_key(group_id) {
+                // A generation of a group this node does not know: as Kafka,
+                // the commit comes from an old generation (or a lost group).
+                return offsets
+                    .into_iter()
+                    .map(|(key, _)| (key, ErrorCode::IllegalGeneration))
+                    .collect();
+            }
             let group = groups
                 .entry(group_id.to_string())
                 .or_insert_with(|| Group::new(group_id));

@@ -86,28 +86,21 @@ async fn retention_loop(broker: Arc<Broker>, interval_ms: u64, mut stopped: watc
             _ = ticker.tick() => {}
             _ = stopped.changed() => return,
         }
-        for topic in broker.topics() {
-            let partitions = topic
-                .partitions
-                .read()
-                .map(|partitions| partitions.clone())
-                .unwrap_or_default();
-            for partition in partitions {
-                let mut log = partition
-                    .log
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                match log.enforce_retention(now_ms()) {
-                    Ok(0) => {}
-                    Ok(freed) => tracing::info!(
-                        topic = topic.name,
-                        partition = partition.index,
-                        freed,
-                        "retention deleted old segments"
-                    ),
-                    Err(error) => {
-                        tracing::warn!(topic = topic.name, partition = partition.index, %error, "retention failed")
-                    }
+        for (topic, partition) in broker.partitions() {
+            let mut log = partition
+                .log
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match log.enforce_retention(now_ms()) {
+                Ok(0) => {}
+                Ok(freed) => tracing::info!(
+                    topic = topic.name,
+                    partition = partition.index,
+                    freed,
+                    "retention deleted old segments"
+                ),
+                Err(error) => {
+                    tracing::warn!(topic = topic.name, partition = partition.index, %error, "retention failed")
                 }
             }
         }
@@ -126,63 +119,56 @@ async fn cleaner_loop(broker: Arc<Broker>, backoff_ms: u64, mut stopped: watch::
             _ = ticker.tick() => {}
             _ = stopped.changed() => return,
         }
-        for topic in broker.topics() {
-            let partitions = topic
-                .partitions
-                .read()
-                .map(|partitions| partitions.clone())
-                .unwrap_or_default();
-            for partition in partitions {
-                let plan = {
-                    let log = partition
-                        .log
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                    if !log.compaction_due(now_ms()) {
-                        continue;
-                    }
-                    // On one node the high watermark is the log end offset.
-                    log.plan_compaction(now_ms(), log.log_end_offset())
-                };
-                let plan = match plan {
-                    Ok(Some(plan)) => plan,
-                    Ok(None) => continue,
-                    Err(error) => {
-                        tracing::warn!(topic = topic.name, partition = partition.index, %error, "could not plan compaction");
-                        continue;
-                    }
-                };
-                let limits = limits.clone();
-                let cleaned = match tokio::task::spawn_blocking(move || plan.run(&limits)).await {
-                    Ok(Ok(cleaned)) => cleaned,
-                    Ok(Err(error)) => {
-                        tracing::warn!(topic = topic.name, partition = partition.index, %error, "compaction failed");
-                        continue;
-                    }
-                    Err(_) => continue,
-                };
-                let mut log = partition
+        for (topic, partition) in broker.partitions() {
+            let plan = {
+                let log = partition
                     .log
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
-                match log.install_compaction(cleaned) {
-                    Ok(report) if !report.discarded => tracing::info!(
-                        topic = topic.name,
-                        partition = partition.index,
-                        bytes_before = report.bytes_before,
-                        bytes_after = report.bytes_after,
-                        "compacted"
-                    ),
-                    Ok(_) => {}
-                    Err(error) => {
-                        tracing::error!(topic = topic.name, partition = partition.index, %error, "installing compaction failed; reopening the log");
-                        let dir = log.dir().to_path_buf();
-                        let config = log.config().clone();
-                        match eddy_log::PartitionLog::open(&dir, config) {
-                            Ok(reopened) => *log = reopened,
-                            Err(error) => {
-                                tracing::error!(topic = topic.name, partition = partition.index, %error, "reopening failed")
-                            }
+                if !log.compaction_due(now_ms()) {
+                    continue;
+                }
+                // On one node the high watermark is the log end offset.
+                log.plan_compaction(now_ms(), log.log_end_offset())
+            };
+            let plan = match plan {
+                Ok(Some(plan)) => plan,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(topic = topic.name, partition = partition.index, %error, "could not plan compaction");
+                    continue;
+                }
+            };
+            let limits = limits.clone();
+            let cleaned = match tokio::task::spawn_blocking(move || plan.run(&limits)).await {
+                Ok(Ok(cleaned)) => cleaned,
+                Ok(Err(error)) => {
+                    tracing::warn!(topic = topic.name, partition = partition.index, %error, "compaction failed");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let mut log = partition
+                .log
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match log.install_compaction(cleaned) {
+                Ok(report) if !report.discarded => tracing::info!(
+                    topic = topic.name,
+                    partition = partition.index,
+                    bytes_before = report.bytes_before,
+                    bytes_after = report.bytes_after,
+                    "compacted"
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(topic = topic.name, partition = partition.index, %error, "installing compaction failed; reopening the log");
+                    let dir = log.dir().to_path_buf();
+                    let config = log.config().clone();
+                    match eddy_log::PartitionLog::open(&dir, config) {
+                        Ok(reopened) => *log = reopened,
+                        Err(error) => {
+                            tracing::error!(topic = topic.name, partition = partition.index, %error, "reopening failed")
                         }
                     }
                 }
@@ -207,20 +193,13 @@ async fn group_loop(broker: Arc<Broker>, mut stopped: watch::Receiver<bool>) {
 
 /// fsyncs every log, so a clean stop loses nothing the OS still buffered.
 pub fn flush_all(broker: &Broker) {
-    for topic in broker.topics() {
-        let partitions = topic
-            .partitions
-            .read()
-            .map(|partitions| partitions.clone())
-            .unwrap_or_default();
-        for partition in partitions {
-            let mut log = partition
-                .log
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Err(error) = log.flush() {
-                tracing::warn!(topic = topic.name, partition = partition.index, %error, "flush failed");
-            }
+    for (topic, partition) in broker.partitions() {
+        let mut log = partition
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(error) = log.flush() {
+            tracing::warn!(topic = topic.name, partition = partition.index, %error, "flush failed");
         }
     }
 }

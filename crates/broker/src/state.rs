@@ -95,6 +95,11 @@ impl Topic {
             .and_then(|index| partitions.get(index).cloned())
     }
 
+    /// Internal topics (`__consumer_offsets`) are the node's own.
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+
     pub fn partition_count(&self) -> i32 {
         self.partitions
             .read()
@@ -286,6 +291,23 @@ impl Broker {
             .values()
             .find(|topic| topic.id == id)
             .cloned()
+    }
+
+    /// Every partition of every topic, with its topic.
+    pub fn partitions(&self) -> Vec<(Arc<Topic>, Arc<Partition>)> {
+        self.topics()
+            .into_iter()
+            .flat_map(|topic| {
+                let partitions = topic
+                    .partitions
+                    .read()
+                    .unwrap_or_else(lock_poisoned)
+                    .clone();
+                partitions
+                    .into_iter()
+                    .map(move |partition| (topic.clone(), partition))
+            })
+            .collect()
     }
 
     pub fn topics(&self) -> Vec<Arc<Topic>> {

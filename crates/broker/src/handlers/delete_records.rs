@@ -64,7 +64,7 @@ fn delete_in_topic(broker: &Broker, request: &DeleteRecordsTopic) -> DeleteRecor
 /// Deletes the records of one partition before the requested offset and
 /// returns the new log start offset.
 fn delete_in_partition(topic: &Topic, request: &DeleteRecordsPartition) -> Result<i64, ApiError> {
-    if topic.name.starts_with("__") {
+    if topic.is_internal() {
         return Err(ApiError::new(
             ErrorCode::InvalidTopicException,
             format!("cannot delete records of internal topic '{}'", topic.name),

@@ -68,7 +68,7 @@ fn describe(topic: &Topic, node_id: i32) -> MetadataResponseTopic {
     MetadataResponseTopic {
         name: Some(StrBytes::from(topic.name.as_str())),
         topic_id: topic.id,
-        is_internal: topic.name.starts_with("__"),
+        is_internal: topic.is_internal(),
         partitions: (0..topic.partition_count())
             .map(|index| MetadataResponsePartition {
                 partition_index: index,

@@ -1,7 +1,8 @@
 //! What the end-to-end suites share: the `eddy` binary, built once per test
 //! process; [`Node`], one running `eddy broker` on a free port with a
-//! throwaway data directory; and helpers for the rdkafka client and for
-//! looking at what a node stored on disk.
+//! throwaway data directory; and helpers for the rdkafka client (`kafka`),
+//! its consumer-group members (`group`), raw protocol requests (`raw`) and
+//! for looking at what a node stored on disk (`storage`).
 //!
 //! Every suite starts its own nodes on ports the kernel hands out, so suites
 //! and tests run in parallel. Waits poll with deadlines; nothing sleeps for a
@@ -10,7 +11,9 @@
 // Each test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod group;
 pub mod kafka;
+pub mod raw;
 pub mod storage;
 
 use std::fs::OpenOptions;

@@ -1,0 +1,121 @@
+//! A raw Kafka connection for requests no client would send: frames built
+//! with eddy-protocol types (any API, any version, any field values), sent
+//! over plain TCP, with the response decoded at the version asked for.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_protocol::messages::{ApiVersionsRequest, RequestHeader};
+use eddy_protocol::{ApiKey, RequestBody, RequestFrame, ResponseBody, ResponseFrame};
+
+/// ApiVersions version the connection asks with (its response header is v0).
+const API_VERSIONS_VERSION: i16 = 3;
+
+pub struct RawConnection {
+    stream: TcpStream,
+    correlation_id: i32,
+    /// Bytes of the last response frame, without its length prefix.
+    pub last_response_bytes: usize,
+}
+
+impl RawConnection {
+    /// Connects to `bootstrap`; reads wait at most `read_timeout`.
+    pub fn open(bootstrap: &str, read_timeout: Duration) -> RawConnection {
+        let stream = TcpStream::connect(bootstrap).expect("connecting to the node");
+        stream
+            .set_read_timeout(Some(read_timeout))
+            .expect("read timeout");
+        RawConnection {
+            stream,
+            correlation_id: 0,
+            last_response_bytes: 0,
+        }
+    }
+
+    /// Sends a request and returns the response body.
+    pub fn request(&mut self, body: RequestBody, version: i16) -> ResponseBody {
+        let key = body.api_key();
+        self.send_request(body, version);
+        self.read_response(key, version)
+    }
+
+    pub fn send_request(&mut self, body: RequestBody, version: i16) {
+        self.correlation_id += 1;
+        let frame = RequestFrame {
+            header: RequestHeader {
+                request_api_version: version,
+                correlation_id: self.correlation_id,
+                client_id: Some("eddy-e2e-raw".into()),
+                ..RequestHeader::default()
+            },
+            body,
+        };
+        let bytes = frame
+            .encode()
+            .expect("encoding a request")
+            .into_contiguous();
+        self.stream.write_all(&bytes).expect("sending a request");
+    }
+
+    /// Reads the response to the last request sent, of API `key` at `version`.
+    pub fn read_response(&mut self, key: ApiKey, version: i16) -> ResponseBody {
+        let mut length = [0u8; 4];
+        self.stream
+            .read_exact(&mut length)
+            .unwrap_or_else(|error| panic!("no {key:?} v{version} response: {error}"));
+        let length = i32::from_be_bytes(length);
+        let length = usize::try_from(length)
+            .unwrap_or_else(|_| panic!("{key:?} response claims {length} bytes"));
+        let mut frame = vec![0u8; length];
+        self.stream
+            .read_exact(&mut frame)
+            .unwrap_or_else(|error| panic!("reading a {key:?} response: {error}"));
+        self.last_response_bytes = length;
+        let response = ResponseFrame::decode(&Bytes::from(frame), key, version)
+            .unwrap_or_else(|error| panic!("undecodable {key:?} v{version} response: {error}"));
+        assert_eq!(
+            response.header.correlation_id, self.correlation_id,
+            "correlation id of the {key:?} response"
+        );
+        response.body
+    }
+
+    /// The node's version range for each API key it advertises.
+    pub fn supported_versions(&mut self) -> BTreeMap<i16, (i16, i16)> {
+        let response = self.request(
+            RequestBody::ApiVersions(ApiVersionsRequest {
+                client_software_name: "eddy-e2e".into(),
+                client_software_version: "0".into(),
+                ..ApiVersionsRequest::default()
+            }),
+            API_VERSIONS_VERSION,
+        );
+        let ResponseBody::ApiVersions(versions) = response else {
+            panic!("not an ApiVersions response: {response:?}");
+        };
+        assert_eq!(versions.error_code, 0, "ApiVersions error");
+        versions
+            .api_keys
+            .iter()
+            .map(|api| (api.api_key, (api.min_version, api.max_version)))
+            .collect()
+    }
+
+    /// The newest version of `key` both the node and this codec speak, no
+    /// newer than `newest`; fails the test if the node does not serve `key`.
+    pub fn version_for(&mut self, key: ApiKey, newest: i16) -> i16 {
+        let (min, max) = *self
+            .supported_versions()
+            .get(&(key as i16))
+            .unwrap_or_else(|| panic!("the node does not advertise {key:?}"));
+        let version = max.min(newest).min(key.info().max_stable_version);
+        assert!(
+            version >= min,
+            "the node serves {key:?} v{min}-v{max}, none at or below v{newest}"
+        );
+        version
+    }
+}

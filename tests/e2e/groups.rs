@@ -3,9 +3,9 @@
 //! that leaves and consume nothing twice when they commit synchronously;
 //! cooperative-sticky rebalancing; kafka-python, confluent-kafka, kafkajs
 //! and `kcat -G` group consumers; committed offsets and lag across a SIGKILL;
-//! static membership; the admin views of groups (list, describe, offsets,
-//! delete); and hostile group requests over raw TCP while a well-behaved
-//! group next door keeps working.
+//! static membership, session expiry and fencing; the admin views of groups
+//! (list, describe, offsets, delete); and hostile group requests over raw
+//! TCP while a well-behaved group next door keeps working.
 //!
 //! Needs `python3` with kafka-python and confluent-kafka, `node` with
 //! kafkajs, and `kcat` (`.ci/run` installs them).
@@ -233,6 +233,9 @@ fn librdkafka_members_split_partitions_and_take_over_from_a_leaver_without_dupli
     assert_caught_up(&bootstrap, group, topic, 6);
 }
 
+/// With librdkafka's cooperative-sticky assignor, members joining one by
+/// one (one, two, three) end up balanced, and each rebalance is incremental:
+/// a member only gives up partitions, it never has revoked one it keeps.
 #[test]
 fn cooperative_sticky_members_move_only_the_partitions_that_change_owner() {
     let node = Node::start_with(NODE_SETTINGS);
@@ -534,6 +537,11 @@ fn offsets_partition(group: &str, partition_count: i32) -> i32 {
     abs % partition_count
 }
 
+/// A member commits synchronously part-way through a topic; its committed
+/// offsets and the group's lag read the same after a SIGKILL and restart,
+/// the records sit in the `__consumer_offsets` partition Kafka would choose,
+/// and a new member resumes exactly after the commit. A restart asking for
+/// another `offsets.topic.num.partitions` changes nothing.
 #[test]
 fn committed_offsets_survive_sigkill_and_the_group_resumes_right_after_them() {
     let mut node = Node::start_with(NODE_SETTINGS);
@@ -583,18 +591,9 @@ fn committed_offsets_survive_sigkill_and_the_group_resumes_right_after_them() {
 
     // The group's records live in the __consumer_offsets partition Kafka
     // would choose, and only there.
-    let consumer: BaseConsumer = client_config(&bootstrap)
-        .create()
-        .expect("rdkafka consumer");
-    let metadata = consumer
-        .fetch_metadata(Some("__consumer_offsets"), CLIENT_TIMEOUT)
-        .expect("Metadata for __consumer_offsets");
     assert_eq!(
-        metadata
-            .topics()
-            .first()
-            .map(|topic| topic.partitions().len()),
-        Some(OFFSETS_TOPIC_PARTITIONS as usize),
+        offsets_topic_partitions(&bootstrap),
+        OFFSETS_TOPIC_PARTITIONS,
         "__consumer_offsets partitions (offsets.topic.num.partitions)"
     );
     let home = offsets_partition(group, OFFSETS_TOPIC_PARTITIONS);
@@ -642,8 +641,42 @@ fn committed_offsets_survive_sigkill_and_the_group_resumes_right_after_them() {
     everything.extend(second);
     assert_each_consumed_once(&everything, 0..300);
     assert_caught_up(&bootstrap, group, topic, 3);
+
+    // offsets.topic.num.partitions is fixed once the topic exists: restarted
+    // with another count (which would place the group elsewhere), the node
+    // keeps the topic as it is and finds the group where it was.
+    let other_count = 7;
+    assert_ne!(offsets_partition(group, other_count), home);
+    let status = node.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM: clean exit expected, got {status}"
+    );
+    node.restart_with(&[&format!("offsets.topic.num.partitions={other_count}")]);
+    assert_eq!(
+        offsets_topic_partitions(&bootstrap),
+        OFFSETS_TOPIC_PARTITIONS,
+        "__consumer_offsets partitions after a restart asking for {other_count}"
+    );
+    assert_caught_up(&bootstrap, group, topic, 3);
 }
 
+/// The partitions of `__consumer_offsets`, from Metadata.
+fn offsets_topic_partitions(bootstrap: &str) -> i32 {
+    let consumer: BaseConsumer = client_config(bootstrap).create().expect("rdkafka consumer");
+    let metadata = consumer
+        .fetch_metadata(Some("__consumer_offsets"), CLIENT_TIMEOUT)
+        .expect("Metadata for __consumer_offsets");
+    metadata
+        .topics()
+        .first()
+        .map_or(0, |topic| topic.partitions().len() as i32)
+}
+
+/// A static member (`group.instance.id`) closed and started again within
+/// its session gets its partitions back while the other member sees no
+/// rebalance; closed static members stay until removed by instance id in
+/// one batched LeaveGroup.
 #[test]
 fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
     let node = Node::start_with(NODE_SETTINGS);
@@ -763,6 +796,45 @@ fn static_member(
     let mut config = member_config(bootstrap, group, name);
     config.set("group.instance.id", instance);
     GroupMember::start(name, &config, &[topic])
+}
+
+/// A member that stops heartbeating without leaving (a static member's
+/// close sends no LeaveGroup) is dropped when its session expires, not
+/// before, and the remaining member takes its partitions.
+#[test]
+fn a_silent_member_is_expired_after_its_session_timeout() {
+    let node = Node::start_with(NODE_SETTINGS);
+    let bootstrap = node.bootstrap();
+    let (topic, group) = ("expiring", "expiring-group");
+    create_topic(&bootstrap, topic, 2, &[]);
+    let all = partitions(topic, 2);
+    let survivor = static_member(&bootstrap, group, topic, "survivor", "survivor");
+    wait_for_balance(&[&survivor], &all, BALANCE_TIMEOUT)
+        .unwrap_or_else(|state| panic!("the first member never got the partitions:\n{state}"));
+    let mut silent = static_member(&bootstrap, group, topic, "silent", "silent");
+    wait_for_balance(&[&survivor, &silent], &all, BALANCE_TIMEOUT)
+        .unwrap_or_else(|state| panic!("two members never split two partitions:\n{state}"));
+
+    silent.close();
+    let closed = Instant::now();
+    let took_over = support::wait_until(SESSION_TIMEOUT + BALANCE_TIMEOUT, || {
+        survivor.assignment() == all
+    });
+    let elapsed = closed.elapsed();
+    assert!(
+        took_over,
+        "the silent member was never expired: {}",
+        survivor.describe()
+    );
+    // Its last heartbeat was at most one interval (500 ms) before the close.
+    assert!(
+        elapsed > SESSION_TIMEOUT - Duration::from_secs(1),
+        "the silent member was dropped {elapsed:?} after its last heartbeat, before its {SESSION_TIMEOUT:?} session ended"
+    );
+    assert!(
+        elapsed < SESSION_TIMEOUT + TIMING_MARGIN,
+        "the survivor took {elapsed:?} to take over (session timeout {SESSION_TIMEOUT:?})"
+    );
 }
 
 /// Two live consumers with one group.instance.id: the newer one takes the
@@ -1624,6 +1696,12 @@ impl GroupVersions {
     }
 }
 
+/// Hostile group requests over raw TCP (10,000 protocols, 4 MiB of member
+/// metadata, commits and heartbeats for unknown generations and members,
+/// invalid joins, oversized offset metadata, OffsetFetch for 20,000
+/// partitions and 1,001 groups) get Kafka's errors or bounded answers,
+/// while an rdkafka member of another group consumes and commits
+/// undisturbed; the node survives a SIGKILL of all that state.
 #[test]
 fn hostile_group_requests_get_kafka_errors_and_leave_other_groups_alone() {
     const POISON_OFFSET: i64 = 999_999;

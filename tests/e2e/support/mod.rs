@@ -219,6 +219,13 @@ impl Node {
         }
     }
 
+    /// Like [`Node::restart`], with `settings` in place of the broker
+    /// configs it was started with.
+    pub fn restart_with(&mut self, settings: &[&str]) {
+        self.settings = settings.iter().map(|setting| setting.to_string()).collect();
+        self.restart();
+    }
+
     /// Everything the node wrote to stderr, over all its runs.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()

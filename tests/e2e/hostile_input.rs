@@ -8,8 +8,6 @@
 
 mod support;
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -17,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use eddy_protocol::messages::{
-    ApiVersionsRequest, ProduceRequest, RequestHeader,
+    ApiVersionsRequest, ProduceRequest,
     produce_request::{PartitionProduceData, TopicProduceData},
 };
 use eddy_protocol::records::{Compression, Record, RecordBatch};
-use eddy_protocol::{ApiKey, ErrorCode, RequestBody, RequestFrame, ResponseBody, ResponseFrame};
+use eddy_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -30,6 +28,7 @@ use support::kafka::{
     CLIENT_TIMEOUT, Outgoing, RecordingProducer, client_config, consumer_config, create_topic,
     read_partition,
 };
+use support::raw::RawConnection;
 
 /// How long the node may take to close a connection it should close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,100 +44,9 @@ const MAX_RSS_BYTES: u64 = 256 << 20;
 /// the bytes that arrive, not with the claim).
 const MAX_RESERVED_FOR_CLAIMS_BYTES: u64 = 512 << 20;
 
-/// A raw Kafka connection: frames built with eddy-protocol, or any bytes.
-struct RawConnection {
-    stream: TcpStream,
-    correlation_id: i32,
-}
-
-impl RawConnection {
-    fn open(node: &Node) -> RawConnection {
-        let stream = TcpStream::connect(node.bootstrap()).expect("connecting to the node");
-        stream
-            .set_read_timeout(Some(CLOSE_TIMEOUT))
-            .expect("read timeout");
-        RawConnection {
-            stream,
-            correlation_id: 0,
-        }
-    }
-
-    /// Writes bytes; the node may already have closed the connection, which
-    /// is what most hostile input should get, so write errors are ignored.
-    fn send_bytes(&mut self, bytes: &[u8]) {
-        let _ = self.stream.write_all(bytes);
-    }
-
-    /// Sends a request and returns the response body.
-    fn request(&mut self, body: RequestBody, version: i16) -> ResponseBody {
-        let key = body.api_key();
-        self.send_request(body, version);
-        self.read_response(key, version)
-    }
-
-    fn send_request(&mut self, body: RequestBody, version: i16) {
-        self.correlation_id += 1;
-        let frame = RequestFrame {
-            header: RequestHeader {
-                request_api_version: version,
-                correlation_id: self.correlation_id,
-                client_id: Some("eddy-e2e-hostile".into()),
-                ..RequestHeader::default()
-            },
-            body,
-        };
-        let bytes = frame
-            .encode()
-            .expect("encoding a request")
-            .into_contiguous();
-        self.stream.write_all(&bytes).expect("sending a request");
-    }
-
-    fn read_response(&mut self, key: ApiKey, version: i16) -> ResponseBody {
-        let mut length = [0u8; 4];
-        self.stream
-            .read_exact(&mut length)
-            .unwrap_or_else(|error| panic!("no {key:?} response: {error}"));
-        let mut frame = vec![0u8; i32::from_be_bytes(length) as usize];
-        self.stream
-            .read_exact(&mut frame)
-            .expect("reading a response");
-        let response = ResponseFrame::decode(&Bytes::from(frame), key, version)
-            .unwrap_or_else(|error| panic!("undecodable {key:?} response: {error}"));
-        assert_eq!(
-            response.header.correlation_id, self.correlation_id,
-            "correlation id"
-        );
-        response.body
-    }
-
-    /// Fails the test unless the node closes the connection soon.
-    fn assert_closed_by_node(mut self, what: &str) {
-        let deadline = Instant::now() + CLOSE_TIMEOUT;
-        let mut buffer = [0u8; 4096];
-        loop {
-            match self.stream.read(&mut buffer) {
-                Ok(0) => return,
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    return;
-                }
-                // Whatever the node says first, it must still close.
-                Ok(_) => {}
-                Err(error)
-                    if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(error) => panic!("{what}: reading: {error}"),
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: the node kept the connection open"
-            );
-        }
-    }
+/// A raw connection to `node` whose reads give up after [`CLOSE_TIMEOUT`].
+fn open(node: &Node) -> RawConnection {
+    RawConnection::open(&node.bootstrap(), CLOSE_TIMEOUT)
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
@@ -327,10 +235,10 @@ fn garbage_and_impossible_frames_close_only_their_own_connection() {
 
     // Lengths no frame can have: negative, far over socket.request.max.bytes, one over it.
     for claimed in [-1, i32::MIN, i32::MAX, SOCKET_REQUEST_MAX_BYTES + 1] {
-        let mut connection = RawConnection::open(&node);
+        let mut connection = open(&node);
         connection.send_bytes(&claimed.to_be_bytes());
         connection.send_bytes(b"a few bytes of body");
-        connection.assert_closed_by_node(&format!("frame length {claimed}"));
+        connection.assert_closed_by_node(&format!("frame length {claimed}"), CLOSE_TIMEOUT);
     }
     node.assert_running();
 
@@ -339,7 +247,7 @@ fn garbage_and_impossible_frames_close_only_their_own_connection() {
     let virtual_before = memory_bytes(&node, "VmSize");
     let claims: Vec<RawConnection> = (0..20)
         .map(|_| {
-            let mut connection = RawConnection::open(&node);
+            let mut connection = open(&node);
             connection.send_bytes(&SOCKET_REQUEST_MAX_BYTES.to_be_bytes());
             connection.send_bytes(&random_bytes(7, 1024));
             connection
@@ -361,33 +269,30 @@ fn garbage_and_impossible_frames_close_only_their_own_connection() {
         reserved >> 20
     );
     for connection in claims {
-        connection
-            .stream
-            .shutdown(Shutdown::Write)
-            .expect("half-closing");
-        connection.assert_closed_by_node("a truncated 100 MB frame");
+        connection.finish_sending();
+        connection.assert_closed_by_node("a truncated 100 MB frame", CLOSE_TIMEOUT);
     }
     node.assert_running();
 
     // Random bytes as a stream, then the client stops sending.
     for seed in 1..=10 {
-        let mut connection = RawConnection::open(&node);
+        let mut connection = open(&node);
         connection.send_bytes(&random_bytes(seed, 64 * 1024));
-        let _ = connection.stream.shutdown(Shutdown::Write);
-        connection.assert_closed_by_node(&format!("random stream, seed {seed}"));
+        connection.finish_sending();
+        connection.assert_closed_by_node(&format!("random stream, seed {seed}"), CLOSE_TIMEOUT);
     }
     // Well-framed random bodies: random API keys, versions and fields.
     for seed in 11..=40 {
-        let mut connection = RawConnection::open(&node);
+        let mut connection = open(&node);
         let length = 16 + (seed as usize * 97) % 4000;
         connection.send_bytes(&framed(&random_bytes(seed, length)));
-        connection.assert_closed_by_node(&format!("random frame, seed {seed}"));
+        connection.assert_closed_by_node(&format!("random frame, seed {seed}"), CLOSE_TIMEOUT);
     }
     // Frames too short for a request header.
     for length in [0, 1, 3, 7] {
-        let mut connection = RawConnection::open(&node);
+        let mut connection = open(&node);
         connection.send_bytes(&framed(&random_bytes(99, length)));
-        connection.assert_closed_by_node(&format!("{length}-byte frame"));
+        connection.assert_closed_by_node(&format!("{length}-byte frame"), CLOSE_TIMEOUT);
     }
     node.assert_running();
     client.assert_making_progress("random bytes");
@@ -398,9 +303,9 @@ fn garbage_and_impossible_frames_close_only_their_own_connection() {
         header.extend_from_slice(&0i16.to_be_bytes()); // version
         header.extend_from_slice(&1i32.to_be_bytes()); // correlation id
         header.extend_from_slice(&(-1i16).to_be_bytes()); // null client id
-        let mut connection = RawConnection::open(&node);
+        let mut connection = open(&node);
         connection.send_bytes(&framed(&header));
-        connection.assert_closed_by_node(&format!("API key {key}"));
+        connection.assert_closed_by_node(&format!("API key {key}"), CLOSE_TIMEOUT);
     }
     node.assert_running();
 
@@ -421,14 +326,17 @@ fn garbage_and_impossible_frames_close_only_their_own_connection() {
     compact.push(0); // no tagged fields in the header
     compact.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
     for (what, body) in [("int32 count", classic), ("varint count", compact)] {
-        let mut connection = RawConnection::open(&node);
+        let mut connection = open(&node);
         connection.send_bytes(&framed(&body));
-        connection.assert_closed_by_node(&format!("Metadata claiming a huge array ({what})"));
+        connection.assert_closed_by_node(
+            &format!("Metadata claiming a huge array ({what})"),
+            CLOSE_TIMEOUT,
+        );
     }
     node.assert_running();
 
     // A newcomer is still served.
-    let mut connection = RawConnection::open(&node);
+    let mut connection = open(&node);
     let response = connection.request(RequestBody::ApiVersions(ApiVersionsRequest::default()), 3);
     let ResponseBody::ApiVersions(versions) = response else {
         panic!("not an ApiVersions response: {response:?}");
@@ -493,7 +401,7 @@ fn bad_produce_requests_get_kafka_errors_and_write_nothing() {
     let client = WellBehavedClient::start(&node, "steady");
     let topic = "target";
     create_topic(&node.bootstrap(), topic, 1, &[]);
-    let mut connection = RawConnection::open(&node);
+    let mut connection = open(&node);
 
     // One flipped bit in the records: the CRC no longer matches.
     let mut corrupt = batch(5, 10).to_vec();
@@ -544,9 +452,9 @@ fn bad_produce_requests_get_kafka_errors_and_write_nothing() {
     );
 
     // acks=0 has no response to carry the error: Kafka closes the connection.
-    let mut silent = RawConnection::open(&node);
+    let mut silent = open(&node);
     silent.send_request(produce(topic, 0, 0, Bytes::from(corrupt)), PRODUCE_VERSION);
-    silent.assert_closed_by_node("an acks=0 produce with a bad CRC");
+    silent.assert_closed_by_node("an acks=0 produce with a bad CRC", CLOSE_TIMEOUT);
     assert_eq!(
         read_partition(&node.bootstrap(), topic, 0).len(),
         3,

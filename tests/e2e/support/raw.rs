@@ -3,9 +3,9 @@
 //! over plain TCP, with the response decoded at the version asked for.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use eddy_protocol::messages::{ApiVersionsRequest, RequestHeader};
@@ -32,6 +32,46 @@ impl RawConnection {
             stream,
             correlation_id: 0,
             last_response_bytes: 0,
+        }
+    }
+
+    /// Writes bytes; the node may already have closed the connection, which
+    /// is what most hostile input should get, so write errors are ignored.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+    }
+
+    /// Stops sending (half-close), as a client that gave up mid-frame. The
+    /// node may have closed the connection already, which is fine.
+    pub fn finish_sending(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+    }
+
+    /// Fails the test unless the node closes the connection within `timeout`.
+    pub fn assert_closed_by_node(mut self, what: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut buffer = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buffer) {
+                Ok(0) => return,
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    return;
+                }
+                // Whatever the node says first, it must still close.
+                Ok(_) => {}
+                Err(error)
+                    if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(error) => panic!("{what}: reading: {error}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the node kept the connection open"
+            );
         }
     }
 

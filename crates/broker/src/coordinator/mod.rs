@@ -37,6 +37,10 @@ const MAX_GROUPS: usize = 100_000;
 const MAX_PROTOCOLS: usize = 64;
 /// Members one group may have.
 const MAX_MEMBERS: usize = 1000;
+/// Protocol metadata one member may send, in all (a subscription is a few
+/// hundred bytes; the group's record in `__consumer_offsets` must stay
+/// storable).
+const MAX_MEMBER_METADATA_BYTES: usize = 1 << 20;
 /// Committed-offset metadata longer than this is refused (Kafka's
 /// `offset.metadata.max.bytes`).
 const MAX_OFFSET_METADATA_BYTES: usize = 4096;
@@ -294,6 +298,17 @@ impl GroupCoordinator {
             )));
         }
 
+        let metadata_bytes: usize = request
+            .protocols
+            .iter()
+            .map(|(_, metadata)| metadata.len())
+            .sum();
+        if metadata_bytes > MAX_MEMBER_METADATA_BYTES {
+            return Err(Box::new(join_error(
+                ErrorCode::InvalidRequest,
+                &request.member_id,
+            )));
+        }
         let (sender, receiver) = oneshot::channel();
         let existing = group.members.get(&member_id);
         let unchanged = existing.is_some_and(|member| member.protocols == request.protocols);
@@ -1198,5 +1213,29 @@ mod tests {
         // "polygenelubricants".hashCode() is Integer.MIN_VALUE, which Kafka's
         // Utils.abs maps to 0.
         assert_eq!(group_partition("polygenelubricants", 50), 0);
+    }
+
+    #[tokio::test]
+    async fn a_member_with_megabytes_of_metadata_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(&dir);
+        let first = broker
+            .groups
+            .join(&broker, join_request("h", "", None))
+            .await;
+        assert_eq!(first.error_code, ErrorCode::MemberIdRequired.code());
+        let mut bloated = join_request("h", &first.member_id, None);
+        bloated.protocols = vec![(
+            "range".into(),
+            Bytes::from(vec![0u8; MAX_MEMBER_METADATA_BYTES + 1]),
+        )];
+        let refused = broker.groups.join(&broker, bloated).await;
+        assert_eq!(refused.error_code, ErrorCode::InvalidRequest.code());
+        assert!(
+            broker
+                .groups
+                .with_group("h", |group| group.members.is_empty())
+                .unwrap_or(true)
+        );
     }
 }

@@ -564,16 +564,9 @@ impl Broker {
         };
         // Ids seen in the logs count too, should the file have been lost.
         let seen = self
-            .topics()
-            .iter()
-            .flat_map(|topic| {
-                topic
-                    .partitions
-                    .read()
-                    .unwrap_or_else(lock_poisoned)
-                    .clone()
-            })
-            .filter_map(|partition| {
+            .partitions()
+            .into_iter()
+            .filter_map(|(_, partition)| {
                 partition
                     .log
                     .lock()

@@ -75,7 +75,8 @@ pub struct Member {
 }
 
 impl Member {
-    fn metadata_for(&self, protocol: &str) -> Bytes {
+    /// The metadata this member sent for `protocol` (empty if none).
+    pub fn metadata_for(&self, protocol: &str) -> Bytes {
         self.protocols
             .iter()
             .find(|(name, _)| name == protocol)
@@ -232,19 +233,8 @@ impl Group {
             self.leader = self.members.keys().next().cloned();
         }
         self.state = GroupState::CompletingRebalance;
-        let protocol = self.protocol_name.clone().unwrap_or_default();
         let leader = self.leader.clone().unwrap_or_default();
-        let everyone: Vec<(String, Option<String>, Bytes)> = self
-            .members
-            .values()
-            .map(|member| {
-                (
-                    member.member_id.clone(),
-                    member.group_instance_id.clone(),
-                    member.metadata_for(&protocol),
-                )
-            })
-            .collect();
+        let everyone = self.members_metadata();
         let max_rebalance_ms = self
             .members
             .values()
@@ -272,6 +262,22 @@ impl Group {
             }
         }
         true
+    }
+
+    /// Every member's id, instance id and metadata for the chosen protocol:
+    /// what the leader gets in its JoinGroup answer.
+    pub fn members_metadata(&self) -> Vec<(String, Option<String>, Bytes)> {
+        let protocol = self.protocol_name.as_deref().unwrap_or_default();
+        self.members
+            .values()
+            .map(|member| {
+                (
+                    member.member_id.clone(),
+                    member.group_instance_id.clone(),
+                    member.metadata_for(protocol),
+                )
+            })
+            .collect()
     }
 
     /// Each member votes for its most preferred protocol that all support.

@@ -226,24 +226,7 @@ impl GroupCoordinator {
                         let (sender, receiver) = oneshot::channel();
                         let leader = group.leader.clone().unwrap_or_default();
                         let members = if leader == new_id {
-                            let protocol = group.protocol_name.clone().unwrap_or_default();
-                            group
-                                .members
-                                .values()
-                                .map(|member| {
-                                    let metadata = member
-                                        .protocols
-                                        .iter()
-                                        .find(|(name, _)| *name == protocol)
-                                        .map(|(_, metadata)| metadata.clone())
-                                        .unwrap_or_default();
-                                    (
-                                        member.member_id.clone(),
-                                        member.group_instance_id.clone(),
-                                        metadata,
-                                    )
-                                })
-                                .collect()
+                            group.members_metadata()
                         } else {
                             Vec::new()
                         };

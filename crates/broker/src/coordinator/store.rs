@@ -100,12 +100,7 @@ pub fn group_value(group: &Group, now_ms: i64) -> Bytes {
         let _ = encoder.string(&member.client_host, false, "client_host");
         encoder.i32(member.rebalance_timeout_ms);
         encoder.i32(member.session_timeout_ms);
-        let subscription = member
-            .protocols
-            .iter()
-            .find(|(name, _)| *name == protocol)
-            .map(|(_, metadata)| metadata.clone())
-            .unwrap_or_default();
+        let subscription = member.metadata_for(&protocol);
         let _ = encoder.bytes(&subscription, false, "subscription");
         let _ = encoder.bytes(&member.assignment, false, "assignment");
     }

@@ -37,12 +37,7 @@ pub fn handle(
                                 .map(StrBytes::from),
                             client_id: StrBytes::from(member.client_id.as_str()),
                             client_host: StrBytes::from(member.client_host.as_str()),
-                            member_metadata: member
-                                .protocols
-                                .iter()
-                                .find(|(name, _)| *name == protocol)
-                                .map(|(_, metadata)| metadata.clone())
-                                .unwrap_or_default(),
+                            member_metadata: member.metadata_for(&protocol),
                             member_assignment: member.assignment.clone(),
                             ..Default::default()
                         })

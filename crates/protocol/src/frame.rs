@@ -40,13 +40,20 @@ impl RequestFrame {
     /// Decodes a request frame (without its length prefix).
     pub fn decode(frame: &Bytes) -> Result<RequestFrame, DecodeError> {
         let (key, header, body_offset) = Self::decode_header(frame)?;
-        let body_bytes = frame.slice(body_offset..);
-        let body = RequestBody::decode(
-            key,
-            &mut Decoder::new(&body_bytes),
-            header.request_api_version,
-        )?;
+        let body = Self::decode_body(frame, key, header.request_api_version, body_offset)?;
         Ok(RequestFrame { header, body })
+    }
+
+    /// Decodes the body that [`Self::decode_header`] found at `body_offset`,
+    /// so a caller that already read the header does not read it again.
+    pub fn decode_body(
+        frame: &Bytes,
+        key: ApiKey,
+        version: i16,
+        body_offset: usize,
+    ) -> Result<RequestBody, DecodeError> {
+        let body_bytes = frame.slice(body_offset.min(frame.len())..);
+        RequestBody::decode(key, &mut Decoder::new(&body_bytes), version)
     }
 
     /// Encodes the frame with its length prefix. The header's API key is

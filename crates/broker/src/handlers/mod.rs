@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use eddy_protocol::{API_TABLE, ApiKey, DecodeErrorKind, RequestBody, RequestFrame, ResponseBody};
+use eddy_protocol::{API_TABLE, ApiKey, RequestBody, RequestFrame, ResponseBody};
 
 use crate::state::Broker;
 
@@ -107,7 +107,7 @@ pub enum Reply {
 
 /// Handles one request frame (without its length prefix) from `peer`.
 pub async fn handle(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
-    let (key, header, _) = match RequestFrame::decode_header(&frame) {
+    let (key, header, body_offset) = match RequestFrame::decode_header(&frame) {
         Ok(parsed) => parsed,
         Err(error) => return Reply::Close(format!("malformed request header: {error}")),
     };
@@ -131,18 +131,15 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Rep
             "{key:?} v{version} is not supported (v{min}-v{max} are)"
         ));
     }
-    let request = match RequestFrame::decode(&frame) {
-        Ok(request) => request,
-        Err(error) if matches!(error.kind(), DecodeErrorKind::UnsupportedVersion(_)) => {
-            return Reply::Close(format!("{key:?} v{version}: {error}"));
-        }
+    let body = match RequestFrame::decode_body(&frame, key, version, body_offset) {
+        Ok(body) => body,
         Err(error) => {
             return Reply::Close(format!("malformed {key:?} v{version} request: {error}"));
         }
     };
-    let client_id: &str = request.header.client_id.as_deref().unwrap_or_default();
+    let client_id: &str = header.client_id.as_deref().unwrap_or_default();
     tracing::trace!(?key, version, correlation_id, client_id, "request");
-    let body = match request.body {
+    let body = match body {
         RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle(version)),
         RequestBody::Metadata(request) => {
             ResponseBody::Metadata(metadata::handle(broker, request, version))

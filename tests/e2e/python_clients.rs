@@ -141,24 +141,5 @@ fn kafka_python_describes_the_node_as_a_one_broker_cluster() {
         &[&node.bootstrap()],
         SCRIPT_TIMEOUT,
     );
-    assert!(
-        report["cluster_id"]
-            .as_str()
-            .is_some_and(|id| !id.is_empty()),
-        "cluster id: {report}"
-    );
-    assert_eq!(report["controller_id"], json!(1));
-    assert_eq!(
-        report["brokers"],
-        json!([{"node_id": 1, "host": "127.0.0.1", "port": node.port(), "rack": null}])
-    );
-    let partitions: Vec<Value> = (0..3)
-        .map(|partition| {
-            json!({"partition": partition, "error_code": 0, "leader": 1, "replicas": [1], "isr": [1]})
-        })
-        .collect();
-    assert_eq!(
-        report["topics"],
-        json!([{"name": "described", "partitions": partitions}])
-    );
+    support::assert_describes_one_broker_cluster(&report, &node, "described", 3);
 }

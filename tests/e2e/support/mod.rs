@@ -430,3 +430,35 @@ pub fn run_client_script(
         )
     })
 }
+
+/// Checks what `tests/clients/*_metadata.*` print for `node` holding one
+/// topic `topic` with `partitions` partitions: a one-broker cluster whose
+/// broker is also the controller.
+pub fn assert_describes_one_broker_cluster(
+    report: &serde_json::Value,
+    node: &Node,
+    topic: &str,
+    partitions: i32,
+) {
+    use serde_json::json;
+    assert!(
+        report["cluster_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "cluster id: {report}"
+    );
+    assert_eq!(report["controller_id"], json!(1));
+    assert_eq!(
+        report["brokers"],
+        json!([{"node_id": 1, "host": "127.0.0.1", "port": node.port(), "rack": null}])
+    );
+    let partitions: Vec<serde_json::Value> = (0..partitions)
+        .map(|partition| {
+            json!({"partition": partition, "error_code": 0, "leader": 1, "replicas": [1], "isr": [1]})
+        })
+        .collect();
+    assert_eq!(
+        report["topics"],
+        json!([{"name": topic, "partitions": partitions}])
+    );
+}

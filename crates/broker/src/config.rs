@@ -441,6 +441,11 @@ pub struct BrokerConfig {
     /// Host and port given to clients; `None` means the listening address.
     pub advertised: Option<(String, u16)>,
     pub data_dir: PathBuf,
+    /// Where the controller listener binds; `None`: the client port + 100.
+    pub controller_listen: Option<SocketAddr>,
+    /// The metadata quorum's voters (node id to controller address); empty
+    /// means a one-node cluster of this node alone.
+    pub voters: BTreeMap<i32, String>,
     /// Values set by the user (file or command line); others take defaults.
     overrides: BTreeMap<String, String>,
 }
@@ -452,6 +457,8 @@ impl BrokerConfig {
             listen,
             advertised: None,
             data_dir,
+            controller_listen: None,
+            voters: BTreeMap::new(),
             overrides: BTreeMap::new(),
         }
     }

@@ -49,6 +49,16 @@ struct BrokerArgs {
     /// defaults to the listen address.
     #[arg(long, value_name = "HOST:PORT")]
     advertise: Option<String>,
+    /// Address of this node's controller listener, where the metadata
+    /// quorum and broker heartbeats talk [default: the client port + 100].
+    #[arg(long, value_name = "HOST:PORT")]
+    controller_listen: Option<SocketAddr>,
+    /// The metadata quorum's voters as ID@HOST:PORT controller addresses,
+    /// comma separated (Kafka's controller.quorum.voters), e.g.
+    /// 1@127.0.0.1:19192,2@127.0.0.1:19193,3@127.0.0.1:19194. At most 5; a
+    /// node not listed joins as a learner. Empty: a one-node cluster.
+    #[arg(long, value_name = "ID@HOST:PORT,...", value_delimiter = ',')]
+    voters: Vec<String>,
     /// Data directory (created if missing; one node per directory).
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
@@ -126,6 +136,17 @@ fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
             .and_then(|(host, port)| Some((host.to_string(), port.parse().ok()?)))
             .with_context(|| format!("--advertise expects HOST:PORT, got {advertise:?}"))?;
         config.advertised = Some((host, port));
+    }
+    config.controller_listen = args.controller_listen;
+    for voter in &args.voters {
+        let (id, address) = voter
+            .split_once('@')
+            .and_then(|(id, address)| Some((id.trim().parse::<i32>().ok()?, address.trim())))
+            .with_context(|| format!("--voters expects ID@HOST:PORT, got {voter:?}"))?;
+        config.voters.insert(id, address.to_string());
+    }
+    if config.voters.len() > 5 {
+        bail!("at most 5 voters, got {}", config.voters.len());
     }
     serve(config)
 }

@@ -206,8 +206,44 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     def(
         "min.insync.replicas",
         Int,
-        "1",
-        "Replicas that must have a record before acks=all succeeds.",
+        "2",
+        "Replicas that must have a record before acks=all succeeds; unset, min(2, the topic's replication factor) (Kafka: 1).",
+    ),
+    def(
+        "broker.heartbeat.interval.ms",
+        Int,
+        "300",
+        "How often a node heartbeats to the controller (Kafka: 2000).",
+    ),
+    def(
+        "broker.session.timeout.ms",
+        Int,
+        "2000",
+        "A node silent this long is fenced and its partitions get new leaders (Kafka: 9000).",
+    ),
+    def(
+        "broker.disconnect.fence.ms",
+        Int,
+        "200",
+        "A node whose controller connection closed is fenced if it has not reconnected after this long (its process is gone).",
+    ),
+    def(
+        "controller.quorum.election.timeout.ms",
+        Int,
+        "500",
+        "Metadata quorum election timeout; a follower waits between this and twice this before standing (Kafka: 1000).",
+    ),
+    def(
+        "replica.lag.time.max.ms",
+        Long,
+        "5000",
+        "A follower that has not caught up for this long leaves the ISR (Kafka: 30000).",
+    ),
+    def(
+        "replica.fetch.wait.max.ms",
+        Int,
+        "500",
+        "Longest a follower's fetch waits at the leader for new records.",
     ),
     def(
         "unclean.leader.election.enable",
@@ -565,6 +601,38 @@ impl BrokerConfig {
         self.parsed("group.initial.rebalance.delay.ms", 300)
     }
 
+    pub fn heartbeat_interval_ms(&self) -> u64 {
+        self.parsed("broker.heartbeat.interval.ms", 300)
+    }
+
+    pub fn session_timeout_ms(&self) -> u64 {
+        self.parsed("broker.session.timeout.ms", 2000)
+    }
+
+    pub fn disconnect_fence_ms(&self) -> u64 {
+        self.parsed("broker.disconnect.fence.ms", 200)
+    }
+
+    pub fn election_timeout_ms(&self) -> u64 {
+        self.parsed("controller.quorum.election.timeout.ms", 500)
+    }
+
+    pub fn replica_lag_time_max_ms(&self) -> i64 {
+        self.parsed("replica.lag.time.max.ms", 5000)
+    }
+
+    pub fn replica_fetch_wait_max_ms(&self) -> i32 {
+        self.parsed("replica.fetch.wait.max.ms", 500)
+    }
+
+    pub fn unclean_leader_election(&self) -> bool {
+        self.parsed("unclean.leader.election.enable", false)
+    }
+
+    pub fn offsets_topic_replication_factor(&self) -> i16 {
+        self.parsed("offsets.topic.replication.factor", 1)
+    }
+
     pub fn retention_check_interval_ms(&self) -> u64 {
         self.parsed("log.retention.check.interval.ms", 300_000)
     }
@@ -621,6 +689,27 @@ impl TopicConfig {
 
     pub fn max_message_bytes(&self, broker: &BrokerConfig) -> usize {
         self.parsed(broker, "max.message.bytes", 1_048_588)
+    }
+
+    /// In-sync replicas acks=all needs: the topic's or the broker's
+    /// setting, or when neither is set, min(2, the replication factor).
+    pub fn min_insync_replicas(&self, broker: &BrokerConfig, replication_factor: usize) -> usize {
+        let explicit = self
+            .overrides
+            .get("min.insync.replicas")
+            .map(String::as_str)
+            .or_else(|| {
+                broker
+                    .is_overridden("min.insync.replicas")
+                    .then(|| broker.value("min.insync.replicas"))
+                    .flatten()
+            })
+            .and_then(|value| value.trim().parse::<usize>().ok());
+        explicit.unwrap_or_else(|| replication_factor.min(2))
+    }
+
+    pub fn unclean_leader_election(&self, broker: &BrokerConfig) -> bool {
+        self.parsed(broker, "unclean.leader.election.enable", false)
     }
 
     pub fn log_append_time(&self, broker: &BrokerConfig) -> bool {

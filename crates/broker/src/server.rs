@@ -1,6 +1,9 @@
-//! The listener: accepts connections up to `max.connections`, runs log
-//! retention in the background, and shuts down cleanly (stop accepting,
-//! close connections between requests, flush every log).
+//! The listener: accepts connections up to `max.connections`, runs
+//! replication, log retention and compaction in the background, and shuts
+//! down cleanly: a controlled shutdown (SIGTERM) first hands this node's
+//! leaderships to in-sync followers while clients are still served, then
+//! every shutdown stops accepting, closes connections between requests,
+//! flushes every log and leaves the metadata quorum.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,12 +17,23 @@ use crate::state::{Broker, now_ms};
 
 /// How long shutdown waits for connections to finish their current request.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a controlled shutdown waits for its leaderships to move.
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a node stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// SIGTERM: hand leaderships to in-sync followers first.
+    Controlled,
+    /// SIGINT (Ctrl-C, `eddy cluster down`): stop cleanly, no hand-offs.
+    Immediate,
+}
 
 /// Serves Kafka clients on `listener` until `shutdown` completes.
 pub async fn run(
     broker: Arc<Broker>,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = Shutdown>,
 ) -> std::io::Result<()> {
     let config = broker.broker_config();
     let max_request_bytes = config.socket_request_max_bytes();
@@ -31,17 +45,27 @@ pub async fn run(
         stopped.clone(),
     ));
     let groups = tokio::spawn(group_loop(broker.clone(), stopped.clone()));
+    let replication = tokio::spawn(crate::replication::run(Arc::downgrade(&broker)));
     let cleaner = tokio::spawn(cleaner_loop(
         broker.clone(),
         config.cleaner_backoff_ms(),
         stopped.clone(),
     ));
     let mut tasks = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
+    // Clients are still served while a controlled shutdown hands off.
+    let stop_when = {
+        let broker = broker.clone();
+        async move {
+            if shutdown.await == Shutdown::Controlled {
+                hand_off_leadership(broker).await;
+            }
+        }
+    };
+    tokio::pin!(stop_when);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
+            () = &mut stop_when => break,
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -74,8 +98,44 @@ pub async fn run(
     retention.abort();
     groups.abort();
     cleaner.abort();
+    replication.abort();
     flush_all(&broker);
+    broker.metadata.clone().shutdown().await;
     Ok(())
+}
+
+/// Asks the controller to move this node's leaderships to in-sync
+/// followers, and waits (bounded) until this node leads nothing it could
+/// hand over.
+async fn hand_off_leadership(broker: Arc<Broker>) {
+    tracing::info!("controlled shutdown: handing leaderships to in-sync followers");
+    if let Err(error) = broker
+        .metadata
+        .controlled_shutdown(CONTROLLED_SHUTDOWN_TIMEOUT)
+        .await
+    {
+        tracing::warn!(%error, "controlled shutdown was not confirmed; stopping anyway");
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + CONTROLLED_SHUTDOWN_TIMEOUT;
+    loop {
+        let led = broker
+            .partitions()
+            .into_iter()
+            .filter(|(_, partition)| {
+                let assignment = partition.assignment();
+                assignment.leader == broker.node_id && assignment.isr.len() > 1
+            })
+            .count();
+        if led == 0 || tokio::time::Instant::now() >= deadline {
+            tracing::info!(
+                still_leading = led,
+                "controlled shutdown: leaderships handed over"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn retention_loop(broker: Arc<Broker>, interval_ms: u64, mut stopped: watch::Receiver<bool>) {
@@ -128,8 +188,8 @@ async fn cleaner_loop(broker: Arc<Broker>, backoff_ms: u64, mut stopped: watch::
                 if !log.compaction_due(now_ms()) {
                     continue;
                 }
-                // On one node the high watermark is the log end offset.
-                log.plan_compaction(now_ms(), log.log_end_offset())
+                // Only committed records are compacted.
+                log.plan_compaction(now_ms(), partition.high_watermark())
             };
             let plan = match plan {
                 Ok(Some(plan)) => plan,

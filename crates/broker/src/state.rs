@@ -1,37 +1,50 @@
-//! What one node knows and owns: its topics, their partitions' logs, the
-//! cluster id, and the producer ids it has handed out.
+//! What one node knows and owns: the metadata image it applied, the topics
+//! and the partition replicas it hosts, and the producer ids it hands out.
 //!
-//! Everything here survives a restart. Topic metadata lives in
-//! `DATA/topics.json`, written whole to a temporary file and renamed (a crash
-//! leaves the old file or the new one, never half of each); each partition's
-//! log is a directory `DATA/<topic>-<partition>` owned by `eddy-log`. A lock on
-//! `DATA/.lock` keeps a second process off the same data.
-//!
-//! This is the single-node picture: every partition is led here at leader
-//! epoch 0 and its high watermark is its log end offset. Replication and the
-//! replicated metadata log replace parts of it later.
+//! The cluster's metadata (nodes, topics, partitions with their leaders and
+//! in-sync replicas, configs, producer-id blocks) is the replicated log of
+//! `eddy-metadata`; this node applies each new image to its own state: it
+//! opens the logs of partitions it hosts, takes up leadership or follows,
+//! and removes the data of deleted topics. Changes a client asks for
+//! (CreateTopics, config changes, ...) are proposed to the controller and
+//! answered once applied here. Each partition's log is a directory
+//! `DATA/<topic>-<partition>` owned by `eddy-log`; the metadata log lives in
+//! `DATA/__cluster_metadata-0`. A lock on `DATA/.lock` keeps a second process
+//! off the same data.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
 use eddy_log::PartitionLog;
+use eddy_metadata::{
+    Command, CommandOutput, MetadataConfig, MetadataImage, MetadataNode, PartitionState,
+};
 use eddy_protocol::{ErrorCode, Uuid};
 use tokio::sync::watch;
 
 use crate::config::{BrokerConfig, ConfigError, TopicConfig};
 use crate::coordinator::{GroupCoordinator, GroupSettings};
+pub use crate::replica::{Assignment, Partition};
 
-/// Producer ids are reserved on disk in blocks this big, so one write covers
-/// many InitProducerId requests and none is reused after a crash.
+/// Producer ids are taken from the controller in blocks this big.
 const PRODUCER_ID_BLOCK: i64 = 1000;
 /// Kafka's limits on topic names.
 const MAX_TOPIC_NAME_LENGTH: usize = 249;
 /// Partitions one topic may have at most.
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
+/// How long a metadata change may take before the client is told so.
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a one-node cluster may take to elect itself and register.
+const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(10);
+/// The metadata log's directory under the data dir (Kafka's name).
+const METADATA_DIR: &str = "__cluster_metadata-0";
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +65,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("metadata quorum: {0}")]
+    Metadata(String),
 }
 
 /// A failure answered to a client: Kafka's error code and a message.
@@ -70,73 +85,109 @@ impl ApiError {
     }
 }
 
-/// One partition's log. Its mutex is held only for an append or a read.
-pub struct Partition {
-    pub index: i32,
-    pub log: Mutex<PartitionLog>,
-}
-
-/// A topic and its partitions.
+/// A topic as this node knows it: its configs and the replicas it hosts.
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
     pub config: RwLock<TopicConfig>,
-    pub partitions: RwLock<Vec<Arc<Partition>>>,
+    /// Partitions of the topic in all, hosted here or not.
+    partition_count: AtomicI32,
+    /// The partitions this node hosts a replica of, by index.
+    pub partitions: RwLock<BTreeMap<i32, Arc<Partition>>>,
 }
 
 impl Topic {
+    /// This node's replica of partition `index`, if it hosts one.
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        let partitions = self
-            .partitions
+        self.partitions
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        usize::try_from(index)
-            .ok()
-            .and_then(|index| partitions.get(index).cloned())
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&index)
+            .cloned()
     }
 
-    /// Internal topics (`__consumer_offsets`) are the node's own.
+    /// This node's replica of a partition, or why there is none: a
+    /// partition of the topic hosted elsewhere is NOT_LEADER_OR_FOLLOWER (the
+    /// client's metadata is stale), one beyond the topic's count is unknown.
+    pub fn replica(&self, index: i32) -> Result<Arc<Partition>, ErrorCode> {
+        match self.partition(index) {
+            Some(partition) => Ok(partition),
+            None if index >= 0 && index < self.partition_count() => {
+                Err(ErrorCode::NotLeaderOrFollower)
+            }
+            None => Err(ErrorCode::UnknownTopicOrPartition),
+        }
+    }
+
+    /// Internal topics (`__consumer_offsets`) are the cluster's own.
     pub fn is_internal(&self) -> bool {
         self.name.starts_with("__")
     }
 
     pub fn partition_count(&self) -> i32 {
+        self.partition_count.load(Ordering::Relaxed)
+    }
+
+    pub fn hosted(&self) -> Vec<Arc<Partition>> {
         self.partitions
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len() as i32
+            .values()
+            .cloned()
+            .collect()
     }
+}
+
+/// A partition whose role here changed: the replication layer starts or
+/// stops fetching for it.
+pub struct RoleChange {
+    pub partition: Arc<Partition>,
+    pub assignment: Assignment,
 }
 
 /// The node's state, shared by all connections.
 pub struct Broker {
     pub config: RwLock<BrokerConfig>,
     pub node_id: i32,
-    pub cluster_id: String,
     pub data_dir: PathBuf,
+    pub metadata: MetadataNode,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
-    /// Serialises changes to the topic set and their persistence.
-    metadata_writer: Mutex<()>,
-    /// Bumped after every append, so waiting fetches wake.
+    /// Serialises applying metadata images.
+    applying: Mutex<()>,
+    /// Bumped after every append and high-watermark move, so waiting
+    /// fetches wake.
     appended: watch::Sender<u64>,
+    /// Partitions whose role changed, for the replica fetchers.
+    role_changes: watch::Sender<u64>,
     producer_ids: Mutex<ProducerIds>,
     /// Consumer groups and committed offsets.
     pub groups: GroupCoordinator,
     _lock: File,
 }
 
+#[derive(Default)]
 struct ProducerIds {
     next: i64,
-    reserved_until: i64,
+    end: i64,
 }
 
 fn lock_poisoned<T>(poisoned: std::sync::PoisonError<T>) -> T {
     poisoned.into_inner()
 }
 
+/// The metadata error as a client sees it.
+pub fn metadata_error(error: eddy_metadata::MetadataError) -> ApiError {
+    ApiError::new(ErrorCode::RequestTimedOut, error.to_string())
+}
+
+fn command_error(error: eddy_metadata::CommandError) -> ApiError {
+    ApiError::new(error.code, error.message)
+}
+
 impl Broker {
-    /// Opens (or initialises) the data directory and every partition in it.
-    pub fn open(config: BrokerConfig) -> Result<Broker, StartError> {
+    /// Opens (or initialises) the data directory, joins the metadata
+    /// quorum, and applies the metadata this node has.
+    pub async fn start(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
         let data_dir = config.data_dir.clone();
         let io = |source| StartError::Io {
             path: data_dir.clone(),
@@ -151,129 +202,266 @@ impl Broker {
             }
             Err(std::fs::TryLockError::Error(error)) => return Err(io(error)),
         }
-        let cluster_id = load_or_create_meta(&data_dir, config.node_id)?;
-        let (appended, _) = watch::channel(0);
-        let broker = Broker {
+        check_meta(&data_dir, config.node_id)?;
+        let (host, port) = config.advertised_endpoint();
+        let controller_listen = config.controller_listen.unwrap_or_else(|| {
+            // A one-node cluster needs no fixed controller port.
+            let port = if config.voters.is_empty() || config.listen.port() == 0 {
+                0
+            } else {
+                config.listen.port().saturating_add(100)
+            };
+            SocketAddr::new(config.listen.ip(), port)
+        });
+        let election = config.election_timeout_ms();
+        let metadata = MetadataNode::start(MetadataConfig {
             node_id: config.node_id,
-            cluster_id,
+            data_dir: data_dir.join(METADATA_DIR),
+            controller_listen,
+            voters: config.voters.clone(),
+            broker_host: host,
+            broker_port: port,
+            heartbeat_interval_ms: config.heartbeat_interval_ms(),
+            session_timeout_ms: config.session_timeout_ms(),
+            election_timeout_min_ms: election,
+            election_timeout_max_ms: election * 2,
+            fast_fence_ms: config.disconnect_fence_ms(),
+            unclean_leader_election: config.unclean_leader_election(),
+        })
+        .await
+        .map_err(|error| StartError::Metadata(error.to_string()))?;
+        let (appended, _) = watch::channel(0);
+        let (role_changes, _) = watch::channel(0);
+        let broker = Arc::new(Broker {
+            node_id: config.node_id,
             data_dir: data_dir.clone(),
             config: RwLock::new(config),
+            metadata,
             topics: RwLock::new(BTreeMap::new()),
-            metadata_writer: Mutex::new(()),
+            applying: Mutex::new(()),
             appended,
-            producer_ids: Mutex::new(ProducerIds {
-                next: 0,
-                reserved_until: 0,
-            }),
+            role_changes,
+            producer_ids: Mutex::new(ProducerIds::default()),
             groups: GroupCoordinator::new(),
             _lock: lock,
-        };
-        broker.load_topics()?;
-        broker.load_producer_ids()?;
-        broker.groups.load(&broker);
+        });
+        let image = broker.metadata.image();
+        broker.apply_image(&image)?;
+        tokio::spawn(follow_metadata(
+            Arc::downgrade(&broker),
+            broker.metadata.subscribe(),
+        ));
+        // A one-node cluster is ready once it has registered itself. In a
+        // larger one that needs a quorum of peers, which may be starting
+        // too: the node serves at once and registers when it can.
+        let alone = broker
+            .config
+            .read()
+            .unwrap_or_else(lock_poisoned)
+            .voters
+            .len()
+            <= 1;
+        if alone && !broker.wait_registered(REGISTRATION_TIMEOUT).await {
+            return Err(StartError::Metadata(format!(
+                "node {} could not register with its own controller within {REGISTRATION_TIMEOUT:?}",
+                broker.node_id
+            )));
+        }
         Ok(broker)
     }
 
-    fn topics_path(&self) -> PathBuf {
-        self.data_dir.join("topics.json")
-    }
-
-    fn load_topics(&self) -> Result<(), StartError> {
-        let path = self.topics_path();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(StartError::Io { path, source }),
+    /// Waits until this node is registered and unfenced, that is until
+    /// clients see it in Metadata. Returns whether that happened in time.
+    pub async fn wait_registered(&self, timeout: Duration) -> bool {
+        let mut images = self.metadata.subscribe();
+        let registered = |image: &MetadataImage| {
+            !image.cluster_id.is_empty()
+                && image
+                    .broker(self.node_id)
+                    .is_some_and(|registration| !registration.fenced)
         };
-        let damaged = |reason: &str| StartError::Damaged {
-            path: path.clone(),
-            reason: reason.to_string(),
-        };
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|error| damaged(&error.to_string()))?;
-        let entries = value["topics"]
-            .as_array()
-            .ok_or_else(|| damaged("no topics list"))?;
-        let broker_config = self.config.read().unwrap_or_else(lock_poisoned).clone();
-        let mut topics = self.topics.write().unwrap_or_else(lock_poisoned);
-        for entry in entries {
-            let name = entry["name"]
-                .as_str()
-                .ok_or_else(|| damaged("topic without a name"))?;
-            let id = entry["id"]
-                .as_str()
-                .and_then(|id| u128::from_str_radix(id, 16).ok())
-                .map(Uuid::from_u128)
-                .ok_or_else(|| damaged("topic without an id"))?;
-            let count = entry["partitions"]
-                .as_i64()
-                .ok_or_else(|| damaged("topic without partitions"))?;
-            let mut overrides = BTreeMap::new();
-            if let Some(configs) = entry["configs"].as_object() {
-                for (key, value) in configs {
-                    overrides.insert(key.clone(), value.as_str().unwrap_or_default().to_string());
+        tokio::time::timeout(timeout, async {
+            loop {
+                if registered(&images.borrow_and_update()) {
+                    return;
+                }
+                if images.changed().await.is_err() {
+                    return;
                 }
             }
-            let config = TopicConfig { overrides };
-            let partitions = (0..count as i32)
-                .map(|index| self.open_partition(name, index, &config, &broker_config))
-                .collect::<Result<Vec<_>, _>>()?;
-            tracing::info!(topic = name, partitions = count, "loaded topic");
-            topics.insert(
-                name.to_string(),
-                Arc::new(Topic {
-                    name: name.to_string(),
-                    id,
-                    config: RwLock::new(config),
-                    partitions: RwLock::new(partitions),
-                }),
-            );
+        })
+        .await
+        .is_ok()
+    }
+
+    /// The metadata this node has applied.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.metadata.image()
+    }
+
+    pub fn cluster_id(&self) -> String {
+        self.image().cluster_id.clone()
+    }
+
+    /// Brings the node's topics and replicas in line with `image`: opens
+    /// the logs of newly hosted partitions, applies leaders, epochs and
+    /// ISRs, and deletes the data of topics that are gone.
+    pub fn apply_image(&self, image: &MetadataImage) -> Result<(), StartError> {
+        let _applying = self.applying.lock().unwrap_or_else(lock_poisoned);
+        let broker_config = self.broker_config();
+        let mut changed = false;
+        let mut offsets_roles = Vec::new();
+        for (name, topic_image) in &image.topics {
+            let id = Uuid::from_u128(topic_image.id);
+            let config = TopicConfig {
+                overrides: topic_image.configs.clone(),
+            };
+            let topic = {
+                let mut topics = self.topics.write().unwrap_or_else(lock_poisoned);
+                let fresh = topics.get(name).is_none_or(|topic| topic.id != id);
+                if fresh {
+                    if let Some(old) = topics.remove(name) {
+                        self.remove_topic_data(&old);
+                    }
+                    topics.insert(
+                        name.clone(),
+                        Arc::new(Topic {
+                            name: name.clone(),
+                            id,
+                            config: RwLock::new(config.clone()),
+                            partition_count: AtomicI32::new(0),
+                            partitions: RwLock::new(BTreeMap::new()),
+                        }),
+                    );
+                }
+                topics.get(name).cloned().expect("inserted above")
+            };
+            let config_changed = {
+                let mut current = topic.config.write().unwrap_or_else(lock_poisoned);
+                let changed = *current != config;
+                *current = config.clone();
+                changed
+            };
+            topic
+                .partition_count
+                .store(topic_image.partitions.len() as i32, Ordering::Relaxed);
+            let log_config = config.log_config(&broker_config);
+            for (index, state) in topic_image.partitions.iter().enumerate() {
+                let index = index as i32;
+                let assignment = assignment_of(state);
+                let existing = topic.partition(index);
+                if !state.replicas.contains(&self.node_id) {
+                    if let Some(partition) = existing {
+                        topic
+                            .partitions
+                            .write()
+                            .unwrap_or_else(lock_poisoned)
+                            .remove(&index);
+                        let dir = partition
+                            .log
+                            .lock()
+                            .unwrap_or_else(lock_poisoned)
+                            .dir()
+                            .to_path_buf();
+                        let _ = std::fs::remove_dir_all(dir);
+                        changed = true;
+                    }
+                    continue;
+                }
+                let partition = match existing {
+                    Some(partition) => {
+                        if config_changed {
+                            partition
+                                .log
+                                .lock()
+                                .unwrap_or_else(lock_poisoned)
+                                .update_config(log_config.clone());
+                        }
+                        if partition.apply_assignment(self.node_id, assignment.clone()) {
+                            changed = true;
+                        } else {
+                            continue;
+                        }
+                        partition
+                    }
+                    None => {
+                        let dir = self.data_dir.join(format!("{name}-{index}"));
+                        let log =
+                            PartitionLog::open(&dir, log_config.clone()).map_err(|source| {
+                                StartError::Log {
+                                    partition: format!("{name}-{index}"),
+                                    source,
+                                }
+                            })?;
+                        let partition = Arc::new(Partition::new(name, index, log));
+                        partition.apply_assignment(self.node_id, assignment.clone());
+                        topic
+                            .partitions
+                            .write()
+                            .unwrap_or_else(lock_poisoned)
+                            .insert(index, partition.clone());
+                        changed = true;
+                        partition
+                    }
+                };
+                if topic.name == crate::coordinator::OFFSETS_TOPIC {
+                    offsets_roles.push((
+                        partition,
+                        assignment.leader == self.node_id,
+                        topic_image.partitions.len() as i32,
+                    ));
+                }
+            }
+        }
+        let gone: Vec<Arc<Topic>> = {
+            let mut topics = self.topics.write().unwrap_or_else(lock_poisoned);
+            let names: Vec<String> = topics
+                .keys()
+                .filter(|name| !image.topics.contains_key(*name))
+                .cloned()
+                .collect();
+            names
+                .iter()
+                .filter_map(|name| topics.remove(name))
+                .collect()
+        };
+        for topic in gone {
+            tracing::info!(topic = topic.name, "deleting a deleted topic's data");
+            self.remove_topic_data(&topic);
+            changed = true;
+        }
+        for (partition, leads, count) in offsets_roles {
+            if leads {
+                self.groups.load_partition(&partition, count);
+            } else {
+                self.groups.unload_partition(partition.index);
+            }
+        }
+        if changed {
+            self.role_changes
+                .send_modify(|count| *count = count.wrapping_add(1));
+            self.notify_appended();
         }
         Ok(())
     }
 
-    fn open_partition(
-        &self,
-        topic: &str,
-        index: i32,
-        config: &TopicConfig,
-        broker: &BrokerConfig,
-    ) -> Result<Arc<Partition>, StartError> {
-        let name = format!("{topic}-{index}");
-        let log = PartitionLog::open(&self.data_dir.join(&name), config.log_config(broker))
-            .map_err(|source| StartError::Log {
-                partition: name,
-                source,
-            })?;
-        Ok(Arc::new(Partition {
-            index,
-            log: Mutex::new(log),
-        }))
+    fn remove_topic_data(&self, topic: &Topic) {
+        let partitions =
+            std::mem::take(&mut *topic.partitions.write().unwrap_or_else(lock_poisoned));
+        for partition in partitions.into_values() {
+            if topic.name == crate::coordinator::OFFSETS_TOPIC {
+                self.groups.unload_partition(partition.index);
+            }
+            let path = self.data_dir.join(partition.name());
+            if let Err(error) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(path = %path.display(), %error, "could not remove a deleted partition's data");
+            }
+        }
     }
 
-    /// Writes the topic list: to a temporary file, fsync, rename.
-    fn persist_topics(&self) -> Result<(), ApiError> {
-        let topics = self.topics.read().unwrap_or_else(lock_poisoned);
-        let entries: Vec<serde_json::Value> = topics
-            .values()
-            .map(|topic| {
-                let config = topic.config.read().unwrap_or_else(lock_poisoned);
-                serde_json::json!({
-                    "name": topic.name,
-                    "id": format!("{:032x}", topic.id.as_u128()),
-                    "partitions": topic.partition_count(),
-                    "configs": config.overrides,
-                })
-            })
-            .collect();
-        drop(topics);
-        let text = serde_json::json!({ "version": 1, "topics": entries }).to_string();
-        write_atomically(&self.topics_path(), text.as_bytes()).map_err(|error| {
-            ApiError::new(
-                ErrorCode::KafkaStorageError,
-                format!("writing topics.json: {error}"),
-            )
-        })
+    /// Changes whenever a hosted partition's role changes.
+    pub fn subscribe_role_changes(&self) -> watch::Receiver<u64> {
+        self.role_changes.subscribe()
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
@@ -293,16 +481,12 @@ impl Broker {
             .cloned()
     }
 
-    /// Every partition of every topic, with its topic.
+    /// Every partition replica hosted here, with its topic.
     pub fn partitions(&self) -> Vec<(Arc<Topic>, Arc<Partition>)> {
         self.topics()
             .into_iter()
             .flat_map(|topic| {
-                let partitions = topic
-                    .partitions
-                    .read()
-                    .unwrap_or_else(lock_poisoned)
-                    .clone();
+                let partitions = topic.hosted();
                 partitions
                     .into_iter()
                     .map(move |partition| (topic.clone(), partition))
@@ -336,20 +520,44 @@ impl Broker {
     }
 
     pub fn offsets_topic_partitions(&self) -> i32 {
-        self.config
-            .read()
-            .unwrap_or_else(lock_poisoned)
-            .offsets_topic_partitions()
+        match self.image().topic(crate::coordinator::OFFSETS_TOPIC) {
+            Some(topic) => topic.partitions.len() as i32,
+            None => self
+                .config
+                .read()
+                .unwrap_or_else(lock_poisoned)
+                .offsets_topic_partitions(),
+        }
     }
 
-    /// Creates a topic with `partitions` partitions and config overrides.
-    pub fn create_topic(
+    /// Proposes a metadata change and returns its output once applied here.
+    pub async fn propose(&self, command: Command) -> Result<CommandOutput, ApiError> {
+        let result = self
+            .metadata
+            .propose(command, METADATA_TIMEOUT)
+            .await
+            .map_err(metadata_error)?;
+        let output = result.map_err(command_error)?;
+        // The image watcher applies it too; applying now means the caller's
+        // next request on this node sees it.
+        let image = self.metadata.image();
+        if let Err(error) = self.apply_image(&image) {
+            tracing::warn!(%error, "applying metadata failed");
+        }
+        Ok(output)
+    }
+
+    /// Creates a topic with `partitions` partitions (replicas placed by the
+    /// controller) and config overrides.
+    pub async fn create_topic(
         &self,
         name: &str,
         partitions: i32,
+        replication_factor: i16,
+        assignments: Option<Vec<Vec<i32>>>,
         config: TopicConfig,
         validate_only: bool,
-    ) -> Result<Option<Arc<Topic>>, ApiError> {
+    ) -> Result<Vec<PartitionState>, ApiError> {
         validate_topic_name(name)?;
         if !(1..=MAX_PARTITIONS_PER_TOPIC).contains(&partitions) {
             return Err(ApiError::new(
@@ -359,43 +567,56 @@ impl Broker {
                 ),
             ));
         }
-        let _writer = self.metadata_writer.lock().unwrap_or_else(lock_poisoned);
-        if self.topic(name).is_some() {
+        let image = self.image();
+        if image.topic(name).is_some() {
             return Err(ApiError::new(
                 ErrorCode::TopicAlreadyExists,
                 format!("topic '{name}' already exists"),
             ));
         }
-        if validate_only {
-            return Ok(None);
+        let live = image.live_brokers().count();
+        if assignments.is_none() && (replication_factor < 1 || replication_factor as usize > live) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidReplicationFactor,
+                format!(
+                    "replication factor {replication_factor} needs that many live nodes; {live} are alive"
+                ),
+            ));
         }
-        let broker_config = self.broker_config();
-        let partitions = (0..partitions)
-            .map(|index| self.open_partition(name, index, &config, &broker_config))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| ApiError::new(ErrorCode::KafkaStorageError, error.to_string()))?;
-        let topic = Arc::new(Topic {
-            name: name.to_string(),
-            id: random_uuid(),
-            config: RwLock::new(config),
-            partitions: RwLock::new(partitions),
-        });
-        self.topics
-            .write()
-            .unwrap_or_else(lock_poisoned)
-            .insert(name.to_string(), topic.clone());
-        self.persist_topics()?;
-        tracing::info!(
-            topic = name,
-            partitions = topic.partition_count(),
-            "created topic"
-        );
-        Ok(Some(topic))
+        if validate_only {
+            return Ok(Vec::new());
+        }
+        match self
+            .propose(Command::CreateTopic {
+                name: name.to_string(),
+                id: random_uuid().as_u128(),
+                partitions,
+                replication_factor,
+                assignments,
+                configs: config.overrides,
+            })
+            .await?
+        {
+            CommandOutput::TopicCreated { partitions, .. } => {
+                tracing::info!(topic = name, partitions = partitions.len(), "created topic");
+                Ok(partitions)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The replication factor new topics get when a request says -1.
+    pub fn default_replication_factor(&self) -> i16 {
+        let live = self.image().live_brokers().count().max(1);
+        self.broker_config()
+            .default_replication_factor()
+            .min(live as i16)
+            .max(1)
     }
 
     /// Returns the topic, creating it with the defaults when
     /// `auto.create.topics.enable` and the caller allow it.
-    pub fn topic_or_create(
+    pub async fn topic_or_create(
         &self,
         name: &str,
         allow_auto_create: bool,
@@ -410,62 +631,59 @@ impl Broker {
                 format!("topic '{name}' does not exist"),
             ));
         }
-        match self.create_topic(name, config.num_partitions(), TopicConfig::default(), false) {
-            Ok(Some(topic)) => Ok(topic),
-            Ok(None) => Err(ApiError::new(
-                ErrorCode::UnknownServerError,
-                "topic was not created",
-            )),
+        let replication_factor = self.default_replication_factor();
+        match self
+            .create_topic(
+                name,
+                config.num_partitions(),
+                replication_factor,
+                None,
+                TopicConfig::default(),
+                false,
+            )
+            .await
+        {
+            Ok(_) => {}
             // Another request created it first.
-            Err(error) if error.code == ErrorCode::TopicAlreadyExists => self
-                .topic(name)
-                .ok_or_else(|| ApiError::new(ErrorCode::UnknownTopicOrPartition, "topic vanished")),
-            Err(error) => Err(error),
+            Err(error) if error.code == ErrorCode::TopicAlreadyExists => {}
+            Err(error) => return Err(error),
         }
+        self.topic(name)
+            .ok_or_else(|| ApiError::new(ErrorCode::UnknownTopicOrPartition, "topic vanished"))
     }
 
-    /// Deletes a topic and its data.
-    pub fn delete_topic(&self, name: &str) -> Result<Uuid, ApiError> {
-        let _writer = self.metadata_writer.lock().unwrap_or_else(lock_poisoned);
-        let topic = self
-            .topics
-            .write()
-            .unwrap_or_else(lock_poisoned)
-            .remove(name)
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!("topic '{name}' does not exist"),
-                )
-            })?;
-        self.persist_topics()?;
-        let partitions =
-            std::mem::take(&mut *topic.partitions.write().unwrap_or_else(lock_poisoned));
-        for partition in partitions {
-            let path = self.data_dir.join(format!("{name}-{}", partition.index));
-            if let Err(error) = std::fs::remove_dir_all(&path) {
-                tracing::warn!(path = %path.display(), %error, "could not remove a deleted partition's data");
+    /// Deletes a topic; every node removes its data as it applies that.
+    pub async fn delete_topic(&self, name: &str) -> Result<Uuid, ApiError> {
+        match self
+            .propose(Command::DeleteTopic {
+                name: name.to_string(),
+            })
+            .await?
+        {
+            CommandOutput::TopicDeleted { id } => {
+                tracing::info!(topic = name, "deleted topic");
+                Ok(Uuid::from_u128(id))
             }
+            _ => Ok(Uuid::from_u128(0)),
         }
-        tracing::info!(topic = name, "deleted topic");
-        Ok(topic.id)
     }
 
     /// Grows a topic to `total` partitions.
-    pub fn add_partitions(
+    pub async fn add_partitions(
         &self,
         name: &str,
         total: i32,
+        assignments: Option<Vec<Vec<i32>>>,
         validate_only: bool,
     ) -> Result<(), ApiError> {
-        let _writer = self.metadata_writer.lock().unwrap_or_else(lock_poisoned);
-        let topic = self.topic(name).ok_or_else(|| {
+        let image = self.image();
+        let topic = image.topic(name).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::UnknownTopicOrPartition,
                 format!("topic '{name}' does not exist"),
             )
         })?;
-        let current = topic.partition_count();
+        let current = topic.partitions.len() as i32;
         if total <= current {
             return Err(ApiError::new(
                 ErrorCode::InvalidPartitions,
@@ -483,35 +701,28 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let broker_config = self.broker_config();
-        let config = topic.config.read().unwrap_or_else(lock_poisoned).clone();
-        let added = (current..total)
-            .map(|index| self.open_partition(name, index, &config, &broker_config))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| ApiError::new(ErrorCode::KafkaStorageError, error.to_string()))?;
-        topic
-            .partitions
-            .write()
-            .unwrap_or_else(lock_poisoned)
-            .extend(added);
-        self.persist_topics()
+        self.propose(Command::CreatePartitions {
+            name: name.to_string(),
+            count: total,
+            assignments,
+        })
+        .await?;
+        Ok(())
     }
 
-    /// Replaces a topic's config overrides and applies them to its logs.
-    pub fn set_topic_config(&self, name: &str, config: TopicConfig) -> Result<(), ApiError> {
-        self.update_topic_config(name, false, |_| Ok(config))
+    /// Replaces a topic's config overrides.
+    pub async fn set_topic_config(&self, name: &str, config: TopicConfig) -> Result<(), ApiError> {
+        self.update_topic_config(name, false, |_| Ok(config)).await
     }
 
-    /// Computes a topic's new config from its current one and applies it,
-    /// all under the metadata lock, so concurrent alterations never lose
-    /// each other's changes. With `validate_only`, only computes.
-    pub fn update_topic_config(
+    /// Computes a topic's new config from its current one and has the
+    /// controller store it. With `validate_only`, only computes.
+    pub async fn update_topic_config(
         &self,
         name: &str,
         validate_only: bool,
         change: impl FnOnce(&TopicConfig) -> Result<TopicConfig, ApiError>,
     ) -> Result<(), ApiError> {
-        let _writer = self.metadata_writer.lock().unwrap_or_else(lock_poisoned);
         let topic = self.topic(name).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::UnknownTopicOrPartition,
@@ -523,16 +734,14 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let log_config = config.log_config(&self.broker_config());
-        *topic.config.write().unwrap_or_else(lock_poisoned) = config;
-        for partition in topic.partitions.read().unwrap_or_else(lock_poisoned).iter() {
-            partition
-                .log
-                .lock()
-                .unwrap_or_else(lock_poisoned)
-                .update_config(log_config.clone());
-        }
-        self.persist_topics()
+        self.propose(Command::AlterTopicConfigs {
+            name: name.to_string(),
+            set: config.overrides,
+            delete: Vec::new(),
+            replace_all: true,
+        })
+        .await?;
+        Ok(())
     }
 
     /// A receiver that changes after every append (for long-polling fetches).
@@ -545,64 +754,55 @@ impl Broker {
             .send_modify(|count| *count = count.wrapping_add(1));
     }
 
-    fn producer_ids_path(&self) -> PathBuf {
-        self.data_dir.join("producer-ids")
-    }
-
-    fn load_producer_ids(&self) -> Result<(), StartError> {
-        let path = self.producer_ids_path();
-        let stored = match std::fs::read_to_string(&path) {
-            Ok(text) => text
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| StartError::Damaged {
-                    path: path.clone(),
-                    reason: format!("not a number: {text:?}"),
-                })?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(source) => return Err(StartError::Io { path, source }),
-        };
-        // Ids seen in the logs count too, should the file have been lost.
-        let seen = self
-            .partitions()
-            .into_iter()
-            .filter_map(|(_, partition)| {
-                partition
-                    .log
-                    .lock()
-                    .unwrap_or_else(lock_poisoned)
-                    .max_producer_id()
-            })
-            .max()
-            .map_or(0, |id| id + 1);
-        let next = stored.max(seen);
-        *self.producer_ids.lock().unwrap_or_else(lock_poisoned) = ProducerIds {
-            next,
-            reserved_until: next,
-        };
-        Ok(())
-    }
-
-    /// A producer id never handed out before, even across restarts.
-    pub fn allocate_producer_id(&self) -> Result<i64, ApiError> {
-        let mut ids = self.producer_ids.lock().unwrap_or_else(lock_poisoned);
-        if ids.next >= ids.reserved_until {
-            let reserved_until = ids.next + PRODUCER_ID_BLOCK;
-            write_atomically(
-                &self.producer_ids_path(),
-                reserved_until.to_string().as_bytes(),
-            )
-            .map_err(|error| {
-                ApiError::new(
-                    ErrorCode::KafkaStorageError,
-                    format!("reserving producer ids: {error}"),
-                )
-            })?;
-            ids.reserved_until = reserved_until;
+    /// A producer id never handed out before anywhere in the cluster: taken
+    /// from blocks the controller allocates.
+    pub async fn allocate_producer_id(&self) -> Result<i64, ApiError> {
+        {
+            let mut ids = self.producer_ids.lock().unwrap_or_else(lock_poisoned);
+            if ids.next < ids.end {
+                ids.next += 1;
+                return Ok(ids.next - 1);
+            }
         }
-        let id = ids.next;
-        ids.next += 1;
-        Ok(id)
+        let output = self
+            .propose(Command::AllocateProducerIds {
+                broker_id: self.node_id,
+                count: PRODUCER_ID_BLOCK,
+            })
+            .await?;
+        let CommandOutput::ProducerIds { first, count } = output else {
+            return Err(ApiError::new(
+                ErrorCode::UnknownServerError,
+                "the controller did not allocate producer ids",
+            ));
+        };
+        let mut ids = self.producer_ids.lock().unwrap_or_else(lock_poisoned);
+        ids.next = first + 1;
+        ids.end = first + count;
+        Ok(first)
+    }
+}
+
+/// Applies every new metadata image until the broker is gone.
+async fn follow_metadata(broker: Weak<Broker>, mut images: watch::Receiver<Arc<MetadataImage>>) {
+    while images.changed().await.is_ok() {
+        let image = images.borrow_and_update().clone();
+        let Some(broker) = broker.upgrade() else {
+            return;
+        };
+        if let Err(error) = broker.apply_image(&image) {
+            tracing::error!(%error, "applying metadata failed");
+        }
+    }
+}
+
+fn assignment_of(state: &PartitionState) -> Assignment {
+    Assignment {
+        leader: state.leader,
+        leader_epoch: state.leader_epoch,
+        partition_epoch: state.partition_epoch,
+        replicas: state.replicas.clone(),
+        isr: state.isr.clone(),
     }
 }
 
@@ -631,40 +831,28 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Reads `meta.properties`, or writes a new one with a fresh cluster id.
-fn load_or_create_meta(data_dir: &Path, node_id: i32) -> Result<String, StartError> {
+/// Checks `meta.properties` names this node, or writes one that does.
+fn check_meta(data_dir: &Path, node_id: i32) -> Result<(), StartError> {
     let path = data_dir.join("meta.properties");
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let mut cluster_id = None;
             for line in text.lines() {
-                if let Some((key, value)) = line.split_once('=') {
-                    match key.trim() {
-                        "cluster.id" => cluster_id = Some(value.trim().to_string()),
-                        "node.id" if value.trim() != node_id.to_string() => {
-                            return Err(StartError::Damaged {
-                                path,
-                                reason: format!(
-                                    "it belongs to node {}, not node {node_id}",
-                                    value.trim()
-                                ),
-                            });
-                        }
-                        _ => {}
-                    }
+                if let Some((key, value)) = line.split_once('=')
+                    && key.trim() == "node.id"
+                    && value.trim() != node_id.to_string()
+                {
+                    return Err(StartError::Damaged {
+                        path,
+                        reason: format!("it belongs to node {}, not node {node_id}", value.trim()),
+                    });
                 }
             }
-            cluster_id.ok_or(StartError::Damaged {
-                path,
-                reason: "no cluster.id".into(),
-            })
+            Ok(())
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let cluster_id = random_uuid().to_string();
-            let text = format!("version=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
+            let text = format!("version=1\nnode.id={node_id}\n");
             write_atomically(&path, text.as_bytes())
-                .map_err(|source| StartError::Io { path, source })?;
-            Ok(cluster_id)
+                .map_err(|source| StartError::Io { path, source })
         }
         Err(source) => Err(StartError::Io { path, source }),
     }

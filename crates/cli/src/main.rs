@@ -5,12 +5,14 @@
 //! the platform's data directory. The desktop app runs this same binary
 //! for each node.
 
+mod cluster;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use eddy_broker::server::Shutdown;
 use eddy_broker::{Broker, BrokerConfig};
 
 #[derive(Parser)]
@@ -31,9 +33,10 @@ struct Cli {
 enum Command {
     /// Run one node in the foreground (Ctrl-C or SIGTERM stops it cleanly).
     Broker(BrokerArgs),
-    /// The local cluster.
+    /// The local cluster: up, status, kill, stop, start, pause, resume,
+    /// restart, down.
     #[command(subcommand)]
-    Cluster(ClusterCommand),
+    Cluster(cluster::ClusterCommand),
 }
 
 #[derive(Args)]
@@ -74,34 +77,11 @@ struct BrokerArgs {
     log: String,
 }
 
-#[derive(Subcommand)]
-enum ClusterCommand {
-    /// Start the default local cluster in the foreground and print its
-    /// bootstrap address.
-    Up(ClusterUpArgs),
-}
-
-#[derive(Args)]
-struct ClusterUpArgs {
-    /// Number of nodes (one for now; replication comes with multi-node clusters).
-    #[arg(long, default_value_t = 1)]
-    nodes: u16,
-    /// Data directory [default: the platform data dir, e.g. ~/.local/share/eddy/cluster].
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
-    /// First client port; node N listens on base-port + N - 1.
-    #[arg(long, default_value_t = 19092)]
-    base_port: u16,
-    /// Log filter, e.g. info or debug (or RUST_LOG).
-    #[arg(long, default_value = "info")]
-    log: String,
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Broker(args) => run_broker(args),
-        Command::Cluster(ClusterCommand::Up(args)) => cluster_up(args),
+        Command::Cluster(command) => cluster::run(command),
     }
 }
 
@@ -151,27 +131,7 @@ fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
     serve(config)
 }
 
-fn cluster_up(args: ClusterUpArgs) -> anyhow::Result<()> {
-    init_logging(&args.log);
-    if args.nodes != 1 {
-        bail!(
-            "this build runs a single-node cluster; --nodes {} needs replication, which is not built yet",
-            args.nodes
-        );
-    }
-    let data = match args.data {
-        Some(data) => data,
-        None => directories::ProjectDirs::from("dev", "eddy", "eddy")
-            .context("no home directory to keep the cluster's data in; pass --data DIR")?
-            .data_dir()
-            .join("cluster"),
-    };
-    let listen = SocketAddr::from(([127, 0, 0, 1], args.base_port));
-    let config = BrokerConfig::new(1, listen, data.join("node-1"));
-    serve(config)
-}
-
-fn serve(config: BrokerConfig) -> anyhow::Result<()> {
+fn serve(mut config: BrokerConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -184,36 +144,46 @@ fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen} (another Kafka or eddy there?)"))?;
-        let broker = Arc::new(Broker::open(config)?);
         let local = listener.local_addr().unwrap_or(listen);
+        // Port 0 means "any": register the port the kernel gave.
+        config.listen = local;
+        let broker = Broker::start(config).await?;
         println!(
             "eddy node {node_id} ready: bootstrap servers {local} (data in {})",
             data.display()
         );
-        eddy_broker::server::run(broker, listener, shutdown_signal()).await?;
+        eddy_broker::server::run(broker, listener, node_shutdown_signal()).await?;
         Ok(())
     })
 }
 
-/// Completes on Ctrl-C or SIGTERM.
+/// Completes on Ctrl-C, SIGINT or SIGTERM.
 async fn shutdown_signal() {
+    node_shutdown_signal().await;
+}
+
+/// Completes on SIGTERM (a controlled shutdown: leaderships are handed
+/// over first) or Ctrl-C / SIGINT (stop without hand-offs).
+async fn node_shutdown_signal() -> Shutdown {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut terminate) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => Shutdown::Immediate,
+                    _ = terminate.recv() => Shutdown::Controlled,
                 }
             }
             Err(_) => {
                 let _ = tokio::signal::ctrl_c().await;
+                Shutdown::Immediate
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        Shutdown::Immediate
     }
 }

@@ -493,6 +493,20 @@ impl PartitionLog {
         self.epochs.end_offset_for(epoch, self.log_end_offset())
     }
 
+    /// A new leader's epoch starts at the log end offset, before its first
+    /// append, so that a follower of an older epoch finds where it diverges.
+    pub fn assign_leader_epoch(&mut self, epoch: i32) -> Result<(), LogError> {
+        if self
+            .epochs
+            .latest_epoch()
+            .is_none_or(|latest| latest < epoch)
+            && self.epochs.assign(epoch, self.log_end_offset())
+        {
+            self.epochs.persist()?;
+        }
+        Ok(())
+    }
+
     /// The epoch of the latest leader that appended, if any.
     pub fn latest_epoch(&self) -> Option<i32> {
         self.epochs.latest_epoch()

@@ -55,10 +55,25 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
 /// Creates a topic with `partitions` partitions (replication factor 1) and
 /// topic configs, and fails the test unless the node reports success.
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+    create_replicated_topic(bootstrap, topic, partitions, 1, configs);
+}
+
+/// Creates a topic with `replication_factor` replicas of each partition.
+pub fn create_replicated_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i32,
+    configs: &[(&str, &str)],
+) {
     let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
         .create()
         .expect("rdkafka admin client");
-    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut new_topic = NewTopic::new(
+        topic,
+        partitions,
+        TopicReplication::Fixed(replication_factor),
+    );
     for (key, value) in configs {
         new_topic = new_topic.set(key, value);
     }

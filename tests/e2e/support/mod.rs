@@ -11,6 +11,7 @@
 // Each test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod group;
 pub mod kafka;
 pub mod raw;
@@ -103,6 +104,8 @@ pub struct Node {
     /// Holds `data/` and `node.log` (the node's stderr over every run).
     home: TempDir,
     settings: Vec<String>,
+    /// Further `eddy broker` arguments (a cluster member's quorum flags).
+    args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -123,6 +126,7 @@ impl Node {
             port: 0,
             home,
             settings: settings.iter().map(|setting| setting.to_string()).collect(),
+            args: Vec::new(),
             child: None,
         };
         for attempt in 1..=START_ATTEMPTS {
@@ -134,6 +138,51 @@ impl Node {
             }
         }
         unreachable!("the last attempt panics")
+    }
+
+    /// A member of a cluster: node `node_id` on `port`, with extra
+    /// `eddy broker` arguments (its controller listener and the voters).
+    /// Panics if it does not start.
+    pub fn start_member(node_id: i32, port: u16, args: Vec<String>, settings: &[&str]) -> Node {
+        let home = tempfile::Builder::new()
+            .prefix(&format!("eddy-e2e-node{node_id}-"))
+            .tempdir()
+            .expect("temporary node directory");
+        let mut node = Node {
+            node_id,
+            port,
+            home,
+            settings: settings.iter().map(|setting| setting.to_string()).collect(),
+            args,
+            child: None,
+        };
+        if let Err(reason) = node.spawn() {
+            panic!("{reason}");
+        }
+        node
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// SIGSTOP: a hung process (its sockets stay open).
+    pub fn pause(&mut self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`Node::pause`].
+    pub fn resume(&mut self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&mut self, signal: &str) {
+        let pid = self.pid();
+        let sent = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("running kill");
+        assert!(sent.success(), "kill {signal} {pid} failed");
     }
 
     /// `127.0.0.1:PORT`, what clients are given as bootstrap servers.
@@ -254,7 +303,8 @@ impl Node {
             .args(["--node-id", &self.node_id.to_string()])
             .args(["--listen", &self.bootstrap()])
             .arg("--data")
-            .arg(self.data_dir());
+            .arg(self.data_dir())
+            .args(&self.args);
         for setting in &self.settings {
             command.args(["--set", setting]);
         }
@@ -313,6 +363,12 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            // A paused process cannot die until it runs again.
+            let _ = Command::new("kill")
+                .args(["-CONT", &self.pid().to_string()])
+                .status();
+        }
         self.kill();
         if std::thread::panicking() {
             eprintln!(

@@ -4,9 +4,12 @@
 //! A group's state lives in partition `abs(java_hash(group)) % N` of the
 //! internal, compacted `__consumer_offsets` topic (N =
 //! `offsets.topic.num.partitions`, fixed when the topic is created on first
-//! use), so it survives restarts and, once partitions replicate, coordinator
-//! failover. On start the node reads that topic back, partition by
-//! partition, logging its progress.
+//! use), so it survives restarts and coordinator failover: the node leading
+//! a partition of that topic coordinates its groups. When it becomes leader
+//! it reads the partition back, logging its progress; when it stops leading
+//! it forgets those groups, and their members find the new coordinator
+//! (NOT_COORDINATOR). A commit is acknowledged once every in-sync replica
+//! of the partition has it.
 //!
 //! [`group`] holds the state machine; [`store`] the record layouts. Requests
 //! that wait (JoinGroup, SyncGroup) park a channel in the group and await
@@ -16,8 +19,9 @@
 pub mod group;
 pub mod store;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -74,6 +78,48 @@ pub struct GroupSettings {
 
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
+    /// The `__consumer_offsets` partitions this node leads and has loaded.
+    owned: Mutex<BTreeSet<i32>>,
+    /// Partitions of `__consumer_offsets` (0 until it exists).
+    offsets_partitions: AtomicI32,
+}
+
+/// How long a commit waits for the in-sync replicas to copy it.
+const COMMIT_REPLICATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Creates `__consumer_offsets` if it does not exist yet, with
+/// `offsets.topic.num.partitions` partitions and the configured replication
+/// factor (capped at the live nodes).
+pub async fn ensure_offsets_topic(broker: &Broker) -> Result<(), ApiError> {
+    if broker.image().topic(OFFSETS_TOPIC).is_some() {
+        return Ok(());
+    }
+    let config = broker.broker_config();
+    let live = broker.image().live_brokers().count().max(1);
+    let replication_factor = config
+        .offsets_topic_replication_factor()
+        .min(live as i16)
+        .max(1);
+    let topic_config = TopicConfig::from_pairs([("cleanup.policy", "compact")])
+        .map_err(|error| ApiError::new(ErrorCode::InvalidConfig, error.to_string()))?;
+    match broker
+        .create_topic(
+            OFFSETS_TOPIC,
+            config.offsets_topic_partitions(),
+            replication_factor,
+            None,
+            topic_config,
+            false,
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.code == ErrorCode::TopicAlreadyExists => Ok(()),
+        Err(error) => Err(ApiError::new(
+            ErrorCode::CoordinatorNotAvailable,
+            error.message,
+        )),
+    }
 }
 
 /// A JoinGroup, as the coordinator needs it.
@@ -125,12 +171,37 @@ impl GroupCoordinator {
     pub fn new() -> Self {
         Self {
             groups: Mutex::new(HashMap::new()),
+            owned: Mutex::new(BTreeSet::new()),
+            offsets_partitions: AtomicI32::new(0),
+        }
+    }
+
+    /// NOT_COORDINATOR unless this node leads the group's partition of
+    /// `__consumer_offsets` and has loaded it.
+    pub fn check_coordinator(&self, group_id: &str) -> Result<(), ErrorCode> {
+        let partitions = self.offsets_partitions.load(Ordering::Relaxed);
+        if partitions == 0 {
+            return Err(ErrorCode::NotCoordinator);
+        }
+        let index = group_partition(group_id, partitions);
+        if self
+            .owned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&index)
+        {
+            Ok(())
+        } else {
+            Err(ErrorCode::NotCoordinator)
         }
     }
 
     // ------------------------------------------------------------ membership
 
     pub async fn join(&self, broker: &Broker, request: JoinRequest) -> JoinResult {
+        if let Err(code) = self.check_coordinator(&request.group_id) {
+            return join_error(code, &request.member_id);
+        }
         let settings = broker.group_settings();
         let receiver = {
             let mut groups = lock(&self.groups);
@@ -354,6 +425,9 @@ impl GroupCoordinator {
         group_instance_id: Option<&str>,
         assignments: Vec<(String, Bytes)>,
     ) -> SyncResult {
+        if let Err(code) = self.check_coordinator(group_id) {
+            return sync_error(code);
+        }
         let (receiver, wait) = {
             let mut groups = lock(&self.groups);
             let Some(group) = groups.get_mut(group_id) else {
@@ -423,6 +497,9 @@ impl GroupCoordinator {
         member_id: &str,
         group_instance_id: Option<&str>,
     ) -> ErrorCode {
+        if let Err(code) = self.check_coordinator(group_id) {
+            return code;
+        }
         let mut groups = lock(&self.groups);
         let Some(group) = groups.get_mut(group_id) else {
             return ErrorCode::UnknownMemberId;
@@ -451,6 +528,9 @@ impl GroupCoordinator {
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> (ErrorCode, Vec<ErrorCode>) {
+        if let Err(code) = self.check_coordinator(group_id) {
+            return (code, vec![code; members.len()]);
+        }
         let settings = broker.group_settings();
         let now = Instant::now();
         let codes = {
@@ -528,7 +608,7 @@ impl GroupCoordinator {
     /// Commits offsets. `generation_id` -1 with an empty member id is the
     /// admin (or standalone consumer) path, allowed while the group has no
     /// members.
-    pub fn commit(
+    pub async fn commit(
         &self,
         broker: &Broker,
         group_id: &str,
@@ -537,6 +617,9 @@ impl GroupCoordinator {
         group_instance_id: Option<&str>,
         offsets: Vec<(TopicPartition, CommittedOffset)>,
     ) -> PartitionResults {
+        if let Err(code) = self.check_coordinator(group_id) {
+            return offsets.into_iter().map(|(key, _)| (key, code)).collect();
+        }
         let group_error = {
             let mut groups = lock(&self.groups);
             if generation_id >= 0 && !groups.contains_key(group_id) {
@@ -598,7 +681,22 @@ impl GroupCoordinator {
                 )
             })
             .collect();
-        if let Err(error) = self.write(broker, group_id, records) {
+        let written = match self.write(broker, group_id, records) {
+            Ok((partition, last_offset)) => partition
+                .wait_replicated(broker.node_id, last_offset, COMMIT_REPLICATION_TIMEOUT)
+                .await
+                .map_err(|code| {
+                    // The client retries; Kafka answers a lost leadership so too.
+                    let code = if code == ErrorCode::RequestTimedOut {
+                        code
+                    } else {
+                        ErrorCode::NotCoordinator
+                    };
+                    ApiError::new(code, "the commit was not replicated")
+                }),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = written {
             tracing::warn!(group = group_id, %error.message, "could not store committed offsets");
             return results
                 .into_iter()
@@ -674,6 +772,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Vec<(String, i32)>,
     ) -> Result<PartitionResults, ErrorCode> {
+        self.check_coordinator(group_id)?;
         let removed = {
             let mut groups = lock(&self.groups);
             let Some(group) = groups.get_mut(group_id) else {
@@ -732,6 +831,9 @@ impl GroupCoordinator {
     }
 
     pub fn delete_group(&self, broker: &Broker, group_id: &str) -> ErrorCode {
+        if let Err(code) = self.check_coordinator(group_id) {
+            return code;
+        }
         let offsets = {
             let mut groups = lock(&self.groups);
             let Some(group) = groups.get(group_id) else {
@@ -750,56 +852,49 @@ impl GroupCoordinator {
             .collect();
         records.push((store::group_key(group_id), None));
         match self.write(broker, group_id, records) {
-            Ok(()) => ErrorCode::None,
+            Ok(_) => ErrorCode::None,
             Err(error) => error.code,
         }
     }
 
     // ------------------------------------------------------------ storage
 
-    /// The `__consumer_offsets` partition that holds `group_id`, creating
-    /// the topic on first use.
+    /// This node's replica of the `__consumer_offsets` partition that holds
+    /// `group_id`, when it leads it.
     fn offsets_partition(
         &self,
         broker: &Broker,
         group_id: &str,
     ) -> Result<std::sync::Arc<Partition>, ApiError> {
-        let topic = match broker.topic(OFFSETS_TOPIC) {
-            Some(topic) => topic,
-            None => {
-                let partitions = broker.offsets_topic_partitions();
-                let config = TopicConfig::from_pairs([("cleanup.policy", "compact")])
-                    .map_err(|error| ApiError::new(ErrorCode::InvalidConfig, error.to_string()))?;
-                match broker.create_topic(OFFSETS_TOPIC, partitions, config, false) {
-                    Ok(Some(topic)) => topic,
-                    Ok(None) | Err(_) => broker.topic(OFFSETS_TOPIC).ok_or_else(|| {
-                        ApiError::new(
-                            ErrorCode::CoordinatorNotAvailable,
-                            "__consumer_offsets is not available",
-                        )
-                    })?,
-                }
-            }
-        };
-        let index = group_partition(group_id, topic.partition_count());
-        topic.partition(index).ok_or_else(|| {
+        let not_coordinator = || {
             ApiError::new(
-                ErrorCode::CoordinatorNotAvailable,
-                "__consumer_offsets partition missing",
+                ErrorCode::NotCoordinator,
+                format!(
+                    "node {} does not coordinate group '{group_id}'",
+                    broker.node_id
+                ),
             )
-        })
+        };
+        let topic = broker.topic(OFFSETS_TOPIC).ok_or_else(not_coordinator)?;
+        let index = group_partition(group_id, topic.partition_count());
+        topic.partition(index).ok_or_else(not_coordinator)
     }
 
+    /// Appends records to the group's partition as its leader; returns the
+    /// partition and the last offset written.
     fn write(
         &self,
         broker: &Broker,
         group_id: &str,
         records: Vec<(Bytes, Option<Bytes>)>,
-    ) -> Result<(), ApiError> {
-        if records.is_empty() {
-            return Ok(());
-        }
+    ) -> Result<(std::sync::Arc<Partition>, i64), ApiError> {
         let partition = self.offsets_partition(broker, group_id)?;
+        if records.is_empty() {
+            return Ok((partition, -1));
+        }
+        let assignment = partition.check_leader(broker.node_id, -1).map_err(|code| {
+            ApiError::new(code, "this node no longer leads the group's partition")
+        })?;
         let now = now_ms();
         let records = records
             .into_iter()
@@ -816,11 +911,11 @@ impl GroupCoordinator {
         let batch = RecordBatch::new(0, now, records)
             .encode(Compression::None)
             .map_err(|error| ApiError::new(ErrorCode::UnknownServerError, error.to_string()))?;
-        partition
+        let outcome = partition
             .log
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .append(batch, 0, now)
+            .append(batch, assignment.leader_epoch, now)
             .map_err(|error| {
                 ApiError::new(
                     ErrorCode::from_code(error.kafka_error_code())
@@ -828,8 +923,9 @@ impl GroupCoordinator {
                     error.to_string(),
                 )
             })?;
+        partition.advance_high_watermark();
         broker.notify_appended();
-        Ok(())
+        Ok((partition, outcome.last_offset))
     }
 
     fn persist_group(&self, broker: &Broker, group_id: &str) {
@@ -849,22 +945,18 @@ impl GroupCoordinator {
         }
     }
 
-    /// Reads `__consumer_offsets` back after a restart.
-    pub fn load(&self, broker: &Broker) {
-        let Some(topic) = broker.topic(OFFSETS_TOPIC) else {
+    /// Takes over the groups of a `__consumer_offsets` partition this node
+    /// now leads: reads the partition back.
+    pub fn load_partition(&self, partition: &Partition, partitions: i32) {
+        self.offsets_partitions.store(partitions, Ordering::Relaxed);
+        if lock_owned(&self.owned).contains(&partition.index) {
             return;
-        };
-        let partitions = topic
-            .partitions
-            .read()
-            .map(|partitions| partitions.clone())
-            .unwrap_or_default();
-        let count = partitions.len();
+        }
+        let started = Instant::now();
         let now = Instant::now();
-        let mut groups = lock(&self.groups);
-        for partition in partitions {
-            let started = Instant::now();
-            let mut records = 0usize;
+        let mut records = 0usize;
+        let mut loaded: HashMap<String, Group> = HashMap::new();
+        {
             let log = partition
                 .log
                 .lock()
@@ -886,23 +978,48 @@ impl GroupCoordinator {
                     for record in decoded.records {
                         let Some(key) = &record.key else { continue };
                         records += 1;
-                        apply(&mut groups, store::decode(key, record.value.as_ref()), now);
+                        apply(&mut loaded, store::decode(key, record.value.as_ref()), now);
                     }
                 }
             }
-            if records > 0 {
-                tracing::info!(
-                    partition = partition.index,
-                    of = count,
-                    records,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "loaded group state"
-                );
+        }
+        loaded.retain(|_, group| !group.members.is_empty() || !group.offsets.is_empty());
+        let count = loaded.len();
+        {
+            let mut groups = lock(&self.groups);
+            for (group_id, group) in loaded {
+                groups.insert(group_id, group);
             }
         }
-        groups.retain(|_, group| !group.members.is_empty() || !group.offsets.is_empty());
-        tracing::info!(groups = groups.len(), "group coordinator ready");
+        lock_owned(&self.owned).insert(partition.index);
+        tracing::info!(
+            partition = partition.index,
+            of = partitions,
+            records,
+            groups = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "coordinating the groups of this __consumer_offsets partition"
+        );
     }
+
+    /// Lets go of the groups of a partition this node no longer leads.
+    pub fn unload_partition(&self, index: i32) {
+        if !lock_owned(&self.owned).remove(&index) {
+            return;
+        }
+        let partitions = self.offsets_partitions.load(Ordering::Relaxed);
+        lock(&self.groups).retain(|group_id, _| group_partition(group_id, partitions) != index);
+        tracing::info!(
+            partition = index,
+            "no longer coordinating this __consumer_offsets partition's groups"
+        );
+    }
+}
+
+fn lock_owned(owned: &Mutex<BTreeSet<i32>>) -> std::sync::MutexGuard<'_, BTreeSet<i32>> {
+    owned
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn apply(groups: &mut HashMap<String, Group>, record: Option<store::StoredRecord>, now: Instant) {
@@ -964,12 +1081,14 @@ mod tests {
     use super::*;
     use crate::config::BrokerConfig;
 
-    fn broker(dir: &tempfile::TempDir) -> std::sync::Arc<Broker> {
+    async fn broker(dir: &tempfile::TempDir) -> std::sync::Arc<Broker> {
         let mut config =
             BrokerConfig::new(1, "127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
         config.set("group.initial.rebalance.delay.ms", "0").unwrap();
         config.set("offsets.topic.num.partitions", "3").unwrap();
-        std::sync::Arc::new(Broker::open(config).unwrap())
+        let broker = Broker::start(config).await.unwrap();
+        ensure_offsets_topic(&broker).await.unwrap();
+        broker
     }
 
     fn join_request(group: &str, member_id: &str, instance: Option<&str>) -> JoinRequest {
@@ -1003,7 +1122,7 @@ mod tests {
     #[tokio::test]
     async fn two_members_join_one_generation_and_the_leader_sees_both() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = broker(&dir);
+        let broker = broker(&dir).await;
         let first = join_new(&broker, "g").await;
         assert_eq!((first.error_code, first.generation_id), (0, 1));
         let sync = broker
@@ -1051,7 +1170,7 @@ mod tests {
     #[tokio::test]
     async fn stale_generations_and_strangers_get_kafka_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = broker(&dir);
+        let broker = broker(&dir).await;
         let member = join_new(&broker, "g").await;
         let stale = broker
             .groups
@@ -1061,13 +1180,14 @@ mod tests {
             broker.groups.heartbeat("g", 1, "nobody", None),
             ErrorCode::UnknownMemberId
         );
-        let unknown_generation =
-            broker
-                .groups
-                .commit(&broker, "g", 42, &member.member_id, None, vec![]);
+        let unknown_generation = broker
+            .groups
+            .commit(&broker, "g", 42, &member.member_id, None, vec![])
+            .await;
         assert!(unknown_generation.is_empty());
         broker
-            .create_topic("t", 1, crate::TopicConfig::default(), false)
+            .create_topic("t", 1, 1, None, crate::TopicConfig::default(), false)
+            .await
             .unwrap();
         let offset = CommittedOffset {
             offset: 5,
@@ -1075,21 +1195,24 @@ mod tests {
             metadata: String::new(),
             commit_timestamp_ms: 0,
         };
-        let results = broker.groups.commit(
-            &broker,
-            "g",
-            42,
-            &member.member_id,
-            None,
-            vec![(("t".into(), 0), offset)],
-        );
+        let results = broker
+            .groups
+            .commit(
+                &broker,
+                "g",
+                42,
+                &member.member_id,
+                None,
+                vec![(("t".into(), 0), offset)],
+            )
+            .await;
         assert_eq!(results[0].1, ErrorCode::IllegalGeneration);
     }
 
     #[tokio::test]
     async fn an_absurd_protocol_list_is_refused_and_other_groups_carry_on() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = broker(&dir);
+        let broker = broker(&dir).await;
         let mut hostile = join_request("h", "", None);
         hostile.protocols = (0..10_000)
             .map(|index| (format!("p{index}"), Bytes::new()))
@@ -1106,9 +1229,10 @@ mod tests {
     async fn committed_offsets_and_static_members_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let member_id = {
-            let broker = broker(&dir);
+            let broker = broker(&dir).await;
             broker
-                .create_topic("t", 2, crate::TopicConfig::default(), false)
+                .create_topic("t", 2, 1, None, crate::TopicConfig::default(), false)
+                .await
                 .unwrap();
             let joined = broker
                 .groups
@@ -1136,18 +1260,21 @@ mod tests {
                 metadata: "m".into(),
                 commit_timestamp_ms: 1,
             };
-            let results = broker.groups.commit(
-                &broker,
-                "g",
-                joined.generation_id,
-                &joined.member_id,
-                None,
-                vec![(("t".into(), 1), offset)],
-            );
+            let results = broker
+                .groups
+                .commit(
+                    &broker,
+                    "g",
+                    joined.generation_id,
+                    &joined.member_id,
+                    None,
+                    vec![(("t".into(), 1), offset)],
+                )
+                .await;
             assert_eq!(results[0].1, ErrorCode::None);
             joined.member_id
         };
-        let broker = broker(&dir);
+        let broker = broker(&dir).await;
         let fetched = broker
             .groups
             .fetch_offsets("g", Some(vec![("t".into(), vec![0, 1])]));
@@ -1188,8 +1315,8 @@ mod tests {
         assert_eq!(sync.assignment, Bytes::from_static(b"mine"));
     }
 
-    #[test]
-    fn group_partitions_match_kafka() {
+    #[tokio::test]
+    async fn group_partitions_match_kafka() {
         // Java: "my-group".hashCode() == -1906497762 → abs % 50 == 12.
         assert_eq!(group_partition("my-group", 50), 12);
         assert_eq!(group_partition("", 50), 0);
@@ -1201,7 +1328,7 @@ mod tests {
     #[tokio::test]
     async fn a_member_with_megabytes_of_metadata_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = broker(&dir);
+        let broker = broker(&dir).await;
         let first = broker
             .groups
             .join(&broker, join_request("h", "", None))

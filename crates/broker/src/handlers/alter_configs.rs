@@ -25,27 +25,24 @@ use super::describe_configs::{Resource, names_this_node};
 use crate::config::{ConfigError, TopicConfig};
 use crate::state::{ApiError, Broker, Topic};
 
-pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let repeated = repeated(request.resources.iter().map(resource_key));
-    let responses = request
-        .resources
-        .iter()
-        .map(|resource| {
-            let outcome = if repeated.contains(&resource_key(resource)) {
-                Err(repeated_resource())
-            } else {
-                alter_resource(broker, resource, request.validate_only)
-            };
-            let (error_code, error_message) = error_fields(outcome);
-            AlterConfigsResourceResponse {
-                error_code,
-                error_message,
-                resource_type: resource.resource_type,
-                resource_name: resource.resource_name.clone(),
-                ..Default::default()
-            }
-        })
-        .collect();
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in &request.resources {
+        let outcome = if repeated.contains(&resource_key(resource)) {
+            Err(repeated_resource())
+        } else {
+            alter_resource(broker, resource, request.validate_only).await
+        };
+        let (error_code, error_message) = error_fields(outcome);
+        responses.push(AlterConfigsResourceResponse {
+            error_code,
+            error_message,
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name.clone(),
+            ..Default::default()
+        });
+    }
     AlterConfigsResponse {
         responses,
         ..Default::default()
@@ -56,7 +53,7 @@ fn resource_key(resource: &AlterConfigsResource) -> (i8, &str) {
     (resource.resource_type, &resource.resource_name)
 }
 
-fn alter_resource(
+async fn alter_resource(
     broker: &Broker,
     resource: &AlterConfigsResource,
     validate_only: bool,
@@ -84,7 +81,7 @@ fn alter_resource(
         .iter()
         .filter_map(|config| config.value.as_deref().map(|value| (&*config.name, value)));
     let config = TopicConfig::from_pairs(pairs).map_err(invalid_config)?;
-    commit(broker, &topic, config, validate_only)
+    commit(broker, &topic, config, validate_only).await
 }
 
 /// The items that occur more than once.
@@ -169,7 +166,7 @@ pub(super) fn invalid_config(error: ConfigError) -> ApiError {
 }
 
 /// Replaces the topic's overrides, unless only validating.
-pub(super) fn commit(
+pub(super) async fn commit(
     broker: &Broker,
     topic: &Topic,
     config: TopicConfig,
@@ -178,7 +175,7 @@ pub(super) fn commit(
     if validate_only {
         return Ok(());
     }
-    broker.set_topic_config(&topic.name, config)?;
+    broker.set_topic_config(&topic.name, config).await?;
     tracing::info!(topic = topic.name, "altered topic configs");
     Ok(())
 }
@@ -214,7 +211,7 @@ mod tests {
         }
     }
 
-    fn alter(
+    async fn alter(
         broker: &Broker,
         resources: Vec<AlterConfigsResource>,
         validate_only: bool,
@@ -225,6 +222,7 @@ mod tests {
             ..Default::default()
         };
         handle(broker, request)
+            .await
             .responses
             .iter()
             .map(|response| response.error_code)
@@ -237,21 +235,23 @@ mod tests {
         config.overrides.clone().into_iter().collect()
     }
 
-    #[test]
-    fn listed_configs_replace_all_overrides() {
+    #[tokio::test]
+    async fn listed_configs_replace_all_overrides() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
+        let broker = open_broker(&dir, &[]).await;
         create_topic(
             &broker,
             "orders",
             1,
             &[("retention.ms", "1000"), ("cleanup.policy", "compact")],
-        );
+        )
+        .await;
         let codes = alter(
             &broker,
             vec![topic_resource("orders", &[("segment.bytes", Some("4096"))])],
             false,
-        );
+        )
+        .await;
         assert_eq!(codes, [0]);
         assert_eq!(
             overrides(&broker, "orders"),
@@ -266,11 +266,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn bad_value_or_unknown_name_changes_nothing() {
+    #[tokio::test]
+    async fn bad_value_or_unknown_name_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[("retention.ms", "1000")]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[("retention.ms", "1000")]).await;
         let before = overrides(&broker, "orders");
         let request = AlterConfigsRequest {
             resources: vec![
@@ -285,7 +285,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let response = handle(&broker, request);
+        let response = handle(&broker, request).await;
         assert_eq!(
             response.responses[0].error_code,
             ErrorCode::InvalidConfig.code()
@@ -304,21 +304,23 @@ mod tests {
             &broker,
             vec![topic_resource("orders", &[("retention.msec", Some("1"))])],
             false,
-        );
+        )
+        .await;
         assert_eq!(codes, [ErrorCode::InvalidConfig.code()]);
         assert_eq!(overrides(&broker, "orders"), before);
     }
 
-    #[test]
-    fn validate_only_changes_nothing() {
+    #[tokio::test]
+    async fn validate_only_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[("retention.ms", "1000")]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[("retention.ms", "1000")]).await;
         let codes = alter(
             &broker,
             vec![topic_resource("orders", &[("segment.bytes", Some("4096"))])],
             true,
-        );
+        )
+        .await;
         assert_eq!(codes, [0]);
         assert_eq!(
             overrides(&broker, "orders"),
@@ -326,12 +328,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn repeated_resources_keys_and_null_values_are_invalid_requests() {
+    #[tokio::test]
+    async fn repeated_resources_keys_and_null_values_are_invalid_requests() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
-        create_topic(&broker, "audit", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
+        create_topic(&broker, "audit", 1, &[]).await;
         let codes = alter(
             &broker,
             vec![
@@ -343,27 +345,29 @@ mod tests {
                 ),
             ],
             false,
-        );
+        )
+        .await;
         let invalid = ErrorCode::InvalidRequest.code();
         assert_eq!(codes, [invalid, invalid, invalid]);
         let codes = alter(
             &broker,
             vec![topic_resource("audit", &[("retention.ms", None)])],
             false,
-        );
+        )
+        .await;
         assert_eq!(codes, [invalid]);
         assert!(overrides(&broker, "orders").is_empty() && overrides(&broker, "audit").is_empty());
     }
 
-    #[test]
-    fn broker_configs_are_refused_and_other_resource_types_unsupported() {
+    #[tokio::test]
+    async fn broker_configs_are_refused_and_other_resource_types_unsupported() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
+        let broker = open_broker(&dir, &[]).await;
         let mut broker_resource = topic_resource("1", &[("num.partitions", Some("3"))]);
         broker_resource.resource_type = Resource::BROKER_ID;
         let mut logger = topic_resource("1", &[]);
         logger.resource_type = 8;
-        let codes = alter(&broker, vec![broker_resource, logger], false);
+        let codes = alter(&broker, vec![broker_resource, logger], false).await;
         assert_eq!(
             codes,
             [

@@ -4,8 +4,7 @@
 //! the new total and must exceed the current one (INVALID_PARTITIONS); given
 //! assignments must list one replica set per new partition, each naming only
 //! registered brokers, once, with the topic's replication factor
-//! (INVALID_REPLICA_ASSIGNMENT). On a single node that means exactly this
-//! node's id. A topic named twice in one request is answered once with
+//! (INVALID_REPLICA_ASSIGNMENT). A topic named twice in one request is answered once with
 //! INVALID_REQUEST and not grown; `validate_only` checks without growing.
 
 use std::collections::HashSet;
@@ -20,10 +19,7 @@ use eddy_protocol::{ErrorCode, StrBytes};
 use super::alter_configs::{error_fields, repeated};
 use crate::state::{ApiError, Broker};
 
-/// Replicas per partition on a single node.
-const REPLICATION_FACTOR: usize = 1;
-
-pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let repeated = repeated(request.topics.iter().map(|topic| &topic.name));
     let mut answered = HashSet::new();
     let mut results = Vec::with_capacity(request.topics.len());
@@ -37,7 +33,7 @@ pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
                 "duplicate topic name",
             ))
         } else {
-            grow(broker, topic, request.validate_only)
+            grow(broker, topic, request.validate_only).await
         };
         results.push(result(&topic.name, outcome));
     }
@@ -47,7 +43,7 @@ pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
     }
 }
 
-fn grow(
+async fn grow(
     broker: &Broker,
     request: &CreatePartitionsTopic,
     validate_only: bool,
@@ -64,9 +60,28 @@ fn grow(
     if let Some(assignments) = &request.assignments
         && request.count > current
     {
-        check_assignments(broker.node_id, current, request.count, assignments)?;
+        let image = broker.image();
+        let replication_factor = image
+            .topic(name)
+            .and_then(|topic| topic.partitions.first())
+            .map_or(1, |partition| partition.replicas.len());
+        check_assignments(
+            &|id| image.broker(id).is_some(),
+            replication_factor,
+            current,
+            request.count,
+            assignments,
+        )?;
     }
-    broker.add_partitions(name, request.count, validate_only)?;
+    let assignments = request.assignments.as_ref().map(|assignments| {
+        assignments
+            .iter()
+            .map(|assignment| assignment.broker_ids.clone())
+            .collect()
+    });
+    broker
+        .add_partitions(name, request.count, assignments, validate_only)
+        .await?;
     if !validate_only {
         tracing::info!(
             topic = name,
@@ -80,7 +95,8 @@ fn grow(
 
 /// Checks manual assignments for partitions `current..count`.
 fn check_assignments(
-    node_id: i32,
+    registered: &dyn Fn(i32) -> bool,
+    replication_factor: usize,
     current: i32,
     count: i32,
     assignments: &[CreatePartitionsAssignment],
@@ -102,16 +118,21 @@ fn check_assignments(
                 "the assignment of partition {partition} has no replicas"
             ));
         }
-        if let Some(other) = replicas.iter().find(|id| **id != node_id) {
+        if let Some(other) = replicas.iter().find(|id| !registered(**id)) {
             return invalid(format!(
-                "the assignment of partition {partition} includes broker {other}, \
-                 but the only broker is {node_id}"
+                "the assignment of partition {partition} includes node {other}, \
+                 which is not in the cluster"
             ));
         }
-        if replicas.len() != REPLICATION_FACTOR {
+        if replicas.iter().collect::<HashSet<_>>().len() != replicas.len() {
+            return invalid(format!(
+                "the assignment of partition {partition} names a node twice"
+            ));
+        }
+        if replicas.len() != replication_factor {
             return invalid(format!(
                 "the assignment of partition {partition} has {} replicas, \
-                 but the topic's partitions have {REPLICATION_FACTOR}",
+                 but the topic's partitions have {replication_factor}",
                 replicas.len()
             ));
         }
@@ -150,7 +171,7 @@ mod tests {
         }
     }
 
-    fn create(
+    async fn create(
         broker: &Broker,
         topics: Vec<CreatePartitionsTopic>,
         validate_only: bool,
@@ -160,7 +181,7 @@ mod tests {
             validate_only,
             ..Default::default()
         };
-        handle(broker, request)
+        handle(broker, request).await
     }
 
     fn codes(response: &CreatePartitionsResponse) -> Vec<(String, i16)> {
@@ -171,12 +192,12 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn count_is_the_new_total_and_new_partitions_have_logs() {
+    #[tokio::test]
+    async fn count_is_the_new_total_and_new_partitions_have_logs() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
-        let response = create(&broker, vec![topic("orders", 3, None)], false);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
+        let response = create(&broker, vec![topic("orders", 3, None)], false).await;
         assert_eq!(codes(&response), [("orders".to_string(), 0)]);
         let orders = broker.topic("orders").unwrap();
         assert_eq!(orders.partition_count(), 3);
@@ -184,28 +205,30 @@ mod tests {
         assert!(dir.path().join("orders-2").is_dir());
     }
 
-    #[test]
-    fn assignments_naming_this_node_are_accepted() {
+    #[tokio::test]
+    async fn assignments_naming_this_node_are_accepted() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let response = create(
             &broker,
             vec![topic("orders", 3, Some(&[&[1], &[1]]))],
             false,
-        );
+        )
+        .await;
         assert_eq!(response.results[0].error_code, 0);
         assert_eq!(broker.topic("orders").unwrap().partition_count(), 3);
     }
 
-    #[test]
-    fn bad_assignments_are_refused_and_nothing_grows() {
+    #[tokio::test]
+    async fn bad_assignments_are_refused_and_nothing_grows() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let bad: [&[&[i32]]; 4] = [&[&[2]], &[&[1, 1]], &[&[]], &[&[1], &[1]]];
         for assignments in bad {
-            let response = create(&broker, vec![topic("orders", 2, Some(assignments))], false);
+            let response =
+                create(&broker, vec![topic("orders", 2, Some(assignments))], false).await;
             assert_eq!(
                 response.results[0].error_code,
                 ErrorCode::InvalidReplicaAssignment.code(),
@@ -216,16 +239,17 @@ mod tests {
         assert_eq!(broker.topic("orders").unwrap().partition_count(), 1);
     }
 
-    #[test]
-    fn no_increase_and_unknown_topics_are_errors() {
+    #[tokio::test]
+    async fn no_increase_and_unknown_topics_are_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 2, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 2, &[]).await;
         let response = create(
             &broker,
             vec![topic("orders", 2, None), topic("missing", 4, None)],
             false,
-        );
+        )
+        .await;
         assert_eq!(
             codes(&response),
             [
@@ -238,23 +262,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn validate_only_grows_nothing() {
+    #[tokio::test]
+    async fn validate_only_grows_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
-        let response = create(&broker, vec![topic("orders", 4, None)], true);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
+        let response = create(&broker, vec![topic("orders", 4, None)], true).await;
         assert_eq!(response.results[0].error_code, 0);
         assert_eq!(broker.topic("orders").unwrap().partition_count(), 1);
         assert!(!dir.path().join("orders-1").exists());
     }
 
-    #[test]
-    fn a_topic_named_twice_is_answered_once_and_not_grown() {
+    #[tokio::test]
+    async fn a_topic_named_twice_is_answered_once_and_not_grown() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
-        create_topic(&broker, "audit", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
+        create_topic(&broker, "audit", 1, &[]).await;
         let response = create(
             &broker,
             vec![
@@ -263,7 +287,8 @@ mod tests {
                 topic("orders", 3, None),
             ],
             false,
-        );
+        )
+        .await;
         assert_eq!(
             codes(&response),
             [

@@ -1,6 +1,7 @@
 //! CreateTopics: Kafka's validation of names, partition counts, replication
-//! factors (at most the number of brokers: one), manual assignments and
-//! configs; `validate_only` checks without creating.
+//! factors (at most the live nodes), manual assignments and configs;
+//! `validate_only` checks without creating. The controller places replicas
+//! and the topic exists once this node has applied it.
 
 use eddy_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse,
@@ -17,41 +18,48 @@ use crate::state::{ApiError, Broker};
 const SOURCE_TOPIC_CONFIG: i8 = 1;
 const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
-pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    request: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let name = topic.name.clone();
-            if !seen.insert(name.to_string()) {
-                return failure(
-                    name,
-                    ApiError::new(
-                        ErrorCode::InvalidRequest,
-                        "topic named twice in one request",
-                    ),
-                );
-            }
-            match create(broker, &topic, request.validate_only) {
-                Ok((partitions, config, id)) => {
-                    success(broker, name, partitions, &config, id, version)
-                }
-                Err(error) => failure(name, error),
-            }
-        })
-        .collect();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let name = topic.name.clone();
+        if !seen.insert(name.to_string()) {
+            topics.push(failure(
+                name,
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    "topic named twice in one request",
+                ),
+            ));
+            continue;
+        }
+        topics.push(match create(broker, &topic, request.validate_only).await {
+            Ok((partitions, replication_factor, config, id)) => success(
+                broker,
+                name,
+                (partitions, replication_factor),
+                &config,
+                id,
+                version,
+            ),
+            Err(error) => failure(name, error),
+        });
+    }
     CreateTopicsResponse {
         topics,
         ..Default::default()
     }
 }
 
-fn create(
+async fn create(
     broker: &Broker,
     topic: &CreatableTopic,
     validate_only: bool,
-) -> Result<(i32, TopicConfig, eddy_protocol::Uuid), ApiError> {
+) -> Result<(i32, i16, TopicConfig, eddy_protocol::Uuid), ApiError> {
     let defaults = broker.broker_config();
     let assigned = !topic.assignments.is_empty();
     if assigned && (topic.num_partitions != -1 || topic.replication_factor != -1) {
@@ -60,16 +68,25 @@ fn create(
             "give either assignments or a partition count and replication factor, not both",
         ));
     }
+    let image = broker.image();
     for assignment in &topic.assignments {
-        if assignment.broker_ids.iter().any(|id| *id != broker.node_id)
-            || assignment.broker_ids.is_empty()
+        if let Some(unknown) = assignment
+            .broker_ids
+            .iter()
+            .find(|id| image.broker(**id).is_none())
         {
             return Err(ApiError::new(
                 ErrorCode::InvalidReplicaAssignment,
                 format!(
-                    "partition {} is assigned to brokers {:?}; only broker {} exists",
-                    assignment.partition_index, assignment.broker_ids, broker.node_id
+                    "partition {} is assigned to node {unknown}, which is not in the cluster",
+                    assignment.partition_index
                 ),
+            ));
+        }
+        if assignment.broker_ids.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidReplicaAssignment,
+                format!("partition {} has no replicas", assignment.partition_index),
             ));
         }
     }
@@ -80,19 +97,13 @@ fn create(
     } else {
         topic.num_partitions
     };
-    let replication_factor = if topic.replication_factor == -1 {
-        defaults.default_replication_factor()
+    let replication_factor = if assigned {
+        topic.assignments[0].broker_ids.len() as i16
+    } else if topic.replication_factor == -1 {
+        broker.default_replication_factor()
     } else {
         topic.replication_factor
     };
-    if !assigned && replication_factor != 1 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidReplicationFactor,
-            format!(
-                "replication factor {replication_factor} is impossible with 1 available broker"
-            ),
-        ));
-    }
     let pairs: Vec<(&str, &str)> = topic
         .configs
         .iter()
@@ -105,15 +116,37 @@ fn create(
         .collect();
     let config = TopicConfig::from_pairs(pairs)
         .map_err(|error| ApiError::new(ErrorCode::InvalidConfig, error.to_string()))?;
-    let created = broker.create_topic(&topic.name, partitions, config.clone(), validate_only)?;
-    let id = created.map_or(eddy_protocol::Uuid::ZERO, |topic| topic.id);
-    Ok((partitions, config, id))
+    let assignments = assigned.then(|| {
+        let mut sorted: Vec<_> = topic.assignments.iter().collect();
+        sorted.sort_by_key(|assignment| assignment.partition_index);
+        sorted
+            .into_iter()
+            .map(|assignment| assignment.broker_ids.clone())
+            .collect()
+    });
+    broker
+        .create_topic(
+            &topic.name,
+            partitions,
+            replication_factor,
+            assignments,
+            config.clone(),
+            validate_only,
+        )
+        .await?;
+    let id = broker
+        .image()
+        .topic(&topic.name)
+        .map_or(eddy_protocol::Uuid::ZERO, |topic| {
+            eddy_protocol::Uuid::from_u128(topic.id)
+        });
+    Ok((partitions, replication_factor, config, id))
 }
 
 fn success(
     broker: &Broker,
     name: StrBytes,
-    partitions: i32,
+    (partitions, replication_factor): (i32, i16),
     config: &TopicConfig,
     topic_id: eddy_protocol::Uuid,
     version: i16,
@@ -140,7 +173,7 @@ fn success(
         name,
         topic_id,
         num_partitions: partitions,
-        replication_factor: 1,
+        replication_factor,
         configs,
         ..Default::default()
     }

@@ -2,7 +2,7 @@
 //! the records before them can no longer be read and their segments go.
 //!
 //! Follows Kafka's `Partition.deleteRecordsOnLeader`: offset -1 means the
-//! high watermark (on this single node, the log end offset); any other
+//! high watermark; any other
 //! negative offset, or one past the high watermark, is OFFSET_OUT_OF_RANGE;
 //! an offset at or below the current log start changes nothing. Each
 //! partition answers its low watermark (the log start offset afterwards), or
@@ -45,7 +45,7 @@ fn delete_in_topic(broker: &Broker, request: &DeleteRecordsTopic) -> DeleteRecor
         .iter()
         .map(|partition| {
             let outcome = match &topic {
-                Some(topic) => delete_in_partition(topic, partition),
+                Some(topic) => delete_in_partition(broker.node_id, topic, partition),
                 None => Err(ApiError::new(
                     ErrorCode::UnknownTopicOrPartition,
                     format!("topic '{}' does not exist", request.name),
@@ -63,21 +63,25 @@ fn delete_in_topic(broker: &Broker, request: &DeleteRecordsTopic) -> DeleteRecor
 
 /// Deletes the records of one partition before the requested offset and
 /// returns the new log start offset.
-fn delete_in_partition(topic: &Topic, request: &DeleteRecordsPartition) -> Result<i64, ApiError> {
+fn delete_in_partition(
+    node_id: i32,
+    topic: &Topic,
+    request: &DeleteRecordsPartition,
+) -> Result<i64, ApiError> {
     if topic.is_internal() {
         return Err(ApiError::new(
             ErrorCode::InvalidTopicException,
             format!("cannot delete records of internal topic '{}'", topic.name),
         ));
     }
-    let partition = topic.partition(request.partition_index).ok_or_else(|| {
+    let partition = topic.replica(request.partition_index).map_err(|code| {
         ApiError::new(
-            ErrorCode::UnknownTopicOrPartition,
-            format!(
-                "topic '{}' has no partition {}",
-                topic.name, request.partition_index
-            ),
+            code,
+            format!("{}-{} is not led here", topic.name, request.partition_index),
         )
+    })?;
+    partition.check_leader(node_id, -1).map_err(|code| {
+        ApiError::new(code, format!("{} is led by another node", partition.name()))
     })?;
     delete_before(&partition, request.offset)
 }
@@ -87,7 +91,7 @@ fn delete_before(partition: &Partition, offset: i64) -> Result<i64, ApiError> {
         .log
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let high_watermark = log.log_end_offset();
+    let high_watermark = partition.high_watermark();
     let offset = if offset == HIGH_WATERMARK {
         high_watermark
     } else {
@@ -151,9 +155,12 @@ mod tests {
                 .unwrap();
             log.append(batch, 0, 1_700_000_000_000).unwrap();
         }
+        drop(log);
+        // The only replica: committed at once.
+        partition.advance_high_watermark();
     }
 
-    fn delete(broker: &Broker, topic: &str, offsets: &[(i32, i64)]) -> Vec<(i32, i64, i16)> {
+    async fn delete(broker: &Broker, topic: &str, offsets: &[(i32, i64)]) -> Vec<(i32, i64, i16)> {
         let request = DeleteRecordsRequest {
             topics: vec![DeleteRecordsTopic {
                 name: StrBytes::from(topic),
@@ -190,50 +197,56 @@ mod tests {
         log.log_start_offset()
     }
 
-    #[test]
-    fn deleting_raises_the_log_start_offset() {
+    #[tokio::test]
+    async fn deleting_raises_the_log_start_offset() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 2, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 2, &[]).await;
         append(&broker, "orders", 0, 5);
         append(&broker, "orders", 1, 3);
         assert_eq!(
-            delete(&broker, "orders", &[(0, 3), (1, -1)]),
+            delete(&broker, "orders", &[(0, 3), (1, -1)]).await,
             [(0, 3, 0), (1, 3, 0)]
         );
         assert_eq!(log_start_offset(&broker, "orders", 0), 3);
         assert_eq!(log_start_offset(&broker, "orders", 1), 3);
         // An offset below the log start changes nothing.
-        assert_eq!(delete(&broker, "orders", &[(0, 1)]), [(0, 3, 0)]);
+        assert_eq!(delete(&broker, "orders", &[(0, 1)]).await, [(0, 3, 0)]);
         assert_eq!(log_start_offset(&broker, "orders", 0), 3);
     }
 
-    #[test]
-    fn offsets_past_the_high_watermark_or_negative_are_out_of_range() {
+    #[tokio::test]
+    async fn offsets_past_the_high_watermark_or_negative_are_out_of_range() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         append(&broker, "orders", 0, 2);
         let out_of_range = ErrorCode::OffsetOutOfRange.code();
         assert_eq!(
-            delete(&broker, "orders", &[(0, 3), (0, -2)]),
+            delete(&broker, "orders", &[(0, 3), (0, -2)]).await,
             [(0, -1, out_of_range), (0, -1, out_of_range)]
         );
         assert_eq!(log_start_offset(&broker, "orders", 0), 0);
     }
 
-    #[test]
-    fn unknown_topics_and_partitions_and_internal_topics_are_refused() {
+    #[tokio::test]
+    async fn unknown_topics_and_partitions_and_internal_topics_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
-        create_topic(&broker, "__consumer_offsets", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
+        create_topic(&broker, "__consumer_offsets", 1, &[]).await;
         let unknown = ErrorCode::UnknownTopicOrPartition.code();
-        assert_eq!(delete(&broker, "missing", &[(0, 0)]), [(0, -1, unknown)]);
-        assert_eq!(delete(&broker, "orders", &[(4, 0)]), [(4, -1, unknown)]);
+        assert_eq!(
+            delete(&broker, "missing", &[(0, 0)]).await,
+            [(0, -1, unknown)]
+        );
+        assert_eq!(
+            delete(&broker, "orders", &[(4, 0)]).await,
+            [(4, -1, unknown)]
+        );
         let internal = ErrorCode::InvalidTopicException.code();
         assert_eq!(
-            delete(&broker, "__consumer_offsets", &[(0, 0)]),
+            delete(&broker, "__consumer_offsets", &[(0, 0)]).await,
             [(0, -1, internal)]
         );
     }

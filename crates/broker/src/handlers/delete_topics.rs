@@ -52,10 +52,14 @@ impl Target {
     }
 }
 
-pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    request: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
     let targets = targets(request);
     let responses = if broker.broker_config().delete_topic_enable() {
-        delete_all(broker, &targets)
+        delete_all(broker, &targets).await
     } else {
         let error = deletion_disabled(version);
         targets
@@ -105,7 +109,7 @@ fn deletion_disabled(version: i16) -> ApiError {
     )
 }
 
-fn delete_all(broker: &Broker, targets: &[Target]) -> Vec<DeletableTopicResult> {
+async fn delete_all(broker: &Broker, targets: &[Target]) -> Vec<DeletableTopicResult> {
     let repeated_names = repeated(targets.iter().filter_map(|target| match target {
         Target::Name(name) => Some(name),
         _ => None,
@@ -129,7 +133,7 @@ fn delete_all(broker: &Broker, targets: &[Target]) -> Vec<DeletableTopicResult> 
                     results.push(target.refused(&duplicate("topic id")));
                 }
             }
-            _ => results.push(delete_one(broker, target)),
+            _ => results.push(delete_one(broker, target).await),
         }
     }
     results
@@ -139,9 +143,9 @@ fn duplicate(what: &str) -> ApiError {
     ApiError::new(ErrorCode::InvalidRequest, format!("duplicate {what}"))
 }
 
-fn delete_one(broker: &Broker, target: &Target) -> DeletableTopicResult {
+async fn delete_one(broker: &Broker, target: &Target) -> DeletableTopicResult {
     match target {
-        Target::Name(name) => match broker.delete_topic(name) {
+        Target::Name(name) => match broker.delete_topic(name).await {
             Ok(id) => result(Some(name.clone()), id, None),
             Err(error) => target.refused(&error),
         },
@@ -153,7 +157,7 @@ fn delete_one(broker: &Broker, target: &Target) -> DeletableTopicResult {
                 ));
             };
             let name = Some(StrBytes::from(topic.name.as_str()));
-            match broker.delete_topic(&topic.name) {
+            match broker.delete_topic(&topic.name).await {
                 Ok(_) => result(name, *id, None),
                 Err(error) => result(name, *id, Some(&error)),
             }
@@ -214,16 +218,16 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn delete_by_name_removes_topic_and_its_data_for_good() {
+    #[tokio::test]
+    async fn delete_by_name_removes_topic_and_its_data_for_good() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 2, &[]);
-        create_topic(&broker, "audit", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 2, &[]).await;
+        create_topic(&broker, "audit", 1, &[]).await;
         let id = broker.topic("orders").unwrap().id;
         assert!(dir.path().join("orders-1").is_dir());
 
-        let response = handle(&broker, by_names(&["orders"]), 5);
+        let response = handle(&broker, by_names(&["orders"]), 5).await;
         assert_eq!(codes(&response), [0]);
         assert_eq!(response.responses[0].name.as_deref(), Some("orders"));
         assert_eq!(response.responses[0].topic_id, id);
@@ -231,33 +235,34 @@ mod tests {
         assert!(!dir.path().join("orders-0").exists() && !dir.path().join("orders-1").exists());
 
         drop(broker);
-        let broker = open_broker(&dir, &[]);
+        let broker = open_broker(&dir, &[]).await;
         assert!(broker.topic("orders").is_none());
         assert!(broker.topic("audit").is_some());
     }
 
-    #[test]
-    fn delete_by_id_answers_with_the_name() {
+    #[tokio::test]
+    async fn delete_by_id_answers_with_the_name() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let id = broker.topic("orders").unwrap().id;
-        let response = handle(&broker, by_states(&[(None, id)]), 6);
+        let response = handle(&broker, by_states(&[(None, id)]), 6).await;
         assert_eq!(codes(&response), [0]);
         assert_eq!(response.responses[0].name.as_deref(), Some("orders"));
         assert_eq!(response.responses[0].topic_id, id);
         assert!(broker.topic("orders").is_none());
     }
 
-    #[test]
-    fn unknown_names_and_ids_are_reported_with_messages() {
+    #[tokio::test]
+    async fn unknown_names_and_ids_are_reported_with_messages() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
+        let broker = open_broker(&dir, &[]).await;
         let response = handle(
             &broker,
             by_states(&[(Some("missing"), Uuid::ZERO), (None, Uuid::from_u128(7))]),
             6,
-        );
+        )
+        .await;
         assert_eq!(
             codes(&response),
             [
@@ -275,27 +280,27 @@ mod tests {
         assert_eq!(response.responses[1].topic_id, Uuid::from_u128(7));
     }
 
-    #[test]
-    fn disabled_deletion_refuses_every_topic() {
+    #[tokio::test]
+    async fn disabled_deletion_refuses_every_topic() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[("delete.topic.enable", "false")]);
-        create_topic(&broker, "orders", 1, &[]);
-        let response = handle(&broker, by_names(&["orders", "missing"]), 5);
+        let broker = open_broker(&dir, &[("delete.topic.enable", "false")]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
+        let response = handle(&broker, by_names(&["orders", "missing"]), 5).await;
         let disabled = ErrorCode::TopicDeletionDisabled.code();
         assert_eq!(codes(&response), [disabled, disabled]);
         assert_eq!(
-            codes(&handle(&broker, by_names(&["orders"]), 2)),
+            codes(&handle(&broker, by_names(&["orders"]), 2).await),
             [ErrorCode::InvalidRequest.code()]
         );
         assert!(broker.topic("orders").is_some());
     }
 
-    #[test]
-    fn repeated_or_ambiguous_entries_are_invalid_and_not_deleted() {
+    #[tokio::test]
+    async fn repeated_or_ambiguous_entries_are_invalid_and_not_deleted() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
-        create_topic(&broker, "audit", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
+        create_topic(&broker, "audit", 1, &[]).await;
         let audit = broker.topic("audit").unwrap().id;
         let response = handle(
             &broker,
@@ -306,7 +311,8 @@ mod tests {
                 (None, Uuid::ZERO),
             ]),
             6,
-        );
+        )
+        .await;
         let invalid = ErrorCode::InvalidRequest.code();
         assert_eq!(codes(&response), [invalid, invalid, invalid]);
         assert!(broker.topic("orders").is_some() && broker.topic("audit").is_some());

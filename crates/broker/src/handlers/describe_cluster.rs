@@ -1,4 +1,5 @@
-//! DescribeCluster: this node, as the cluster's only broker and controller.
+//! DescribeCluster: the live nodes and a live node as controller id, from
+//! this node's metadata image.
 
 use eddy_protocol::StrBytes;
 use eddy_protocol::messages::{
@@ -6,20 +7,24 @@ use eddy_protocol::messages::{
     describe_cluster_response::DescribeClusterBroker,
 };
 
+use super::metadata::reported_controller;
 use crate::state::Broker;
 
 pub fn handle(broker: &Broker, _request: DescribeClusterRequest) -> DescribeClusterResponse {
-    let (host, port) = broker.broker_config().advertised_endpoint();
+    let image = broker.image();
     DescribeClusterResponse {
-        cluster_id: StrBytes::from(broker.cluster_id.as_str()),
-        controller_id: broker.node_id,
-        brokers: vec![DescribeClusterBroker {
-            broker_id: broker.node_id,
-            host: StrBytes::from(host),
-            port: i32::from(port),
-            rack: None,
-            ..Default::default()
-        }],
+        cluster_id: StrBytes::from(image.cluster_id.as_str()),
+        controller_id: reported_controller(broker, &image),
+        brokers: image
+            .live_brokers()
+            .map(|registration| DescribeClusterBroker {
+                broker_id: registration.id,
+                host: StrBytes::from(registration.host.as_str()),
+                port: i32::from(registration.port),
+                rack: None,
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     }
 }

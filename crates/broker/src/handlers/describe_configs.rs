@@ -331,19 +331,19 @@ pub(super) mod tests {
     use crate::config::BrokerConfig;
 
     /// A node on a fresh data directory, with broker configs set first.
-    pub(in crate::handlers) fn open_broker(
+    pub(in crate::handlers) async fn open_broker(
         dir: &tempfile::TempDir,
         settings: &[(&str, &str)],
-    ) -> Broker {
+    ) -> std::sync::Arc<Broker> {
         let mut config =
             BrokerConfig::new(1, "127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
         for (name, value) in settings {
             config.set(name, value).unwrap();
         }
-        Broker::open(config).unwrap()
+        Broker::start(config).await.unwrap()
     }
 
-    pub(in crate::handlers) fn create_topic(
+    pub(in crate::handlers) async fn create_topic(
         broker: &Broker,
         name: &str,
         partitions: i32,
@@ -351,7 +351,8 @@ pub(super) mod tests {
     ) {
         let config = TopicConfig::from_pairs(configs.iter().copied()).unwrap();
         broker
-            .create_topic(name, partitions, config, false)
+            .create_topic(name, partitions, 1, None, config, false)
+            .await
             .unwrap();
     }
 
@@ -394,11 +395,11 @@ pub(super) mod tests {
         result.configs[0].clone()
     }
 
-    #[test]
-    fn topic_lists_every_topic_config_with_effective_values() {
+    #[tokio::test]
+    async fn topic_lists_every_topic_config_with_effective_values() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let response = describe(&broker, vec![resource(Resource::TOPIC_ID, "orders", None)]);
         let result = &response.results[0];
         assert_eq!(result.error_code, 0);
@@ -426,12 +427,12 @@ pub(super) mod tests {
         assert_eq!(synonyms, [("log.retention.ms", source::DEFAULT_CONFIG)]);
     }
 
-    #[test]
-    fn topic_override_comes_before_broker_setting_and_default() {
+    #[tokio::test]
+    async fn topic_override_comes_before_broker_setting_and_default() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[("log.retention.ms", "1000")]);
-        create_topic(&broker, "orders", 1, &[("retention.ms", "5000")]);
-        create_topic(&broker, "plain", 1, &[]);
+        let broker = open_broker(&dir, &[("log.retention.ms", "1000")]).await;
+        create_topic(&broker, "orders", 1, &[("retention.ms", "5000")]).await;
+        create_topic(&broker, "plain", 1, &[]).await;
 
         let overridden = topic_config_entry(&broker, "orders", "retention.ms");
         assert_eq!(overridden.value.as_deref(), Some("5000"));
@@ -463,11 +464,11 @@ pub(super) mod tests {
         assert_eq!(inherited.config_source, source::STATIC_BROKER_CONFIG);
     }
 
-    #[test]
-    fn only_named_keys_are_listed_and_unknown_names_are_left_out() {
+    #[tokio::test]
+    async fn only_named_keys_are_listed_and_unknown_names_are_left_out() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let keys: &[&str] = &["cleanup.policy", "no.such.config"];
         let response = describe(
             &broker,
@@ -480,11 +481,11 @@ pub(super) mod tests {
         assert_eq!(result.configs[0].config_type, 7);
     }
 
-    #[test]
-    fn synonyms_and_documentation_only_when_asked() {
+    #[tokio::test]
+    async fn synonyms_and_documentation_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let request = DescribeConfigsRequest {
             resources: vec![resource(Resource::TOPIC_ID, "orders", None)],
             ..Default::default()
@@ -499,11 +500,11 @@ pub(super) mod tests {
         );
     }
 
-    #[test]
-    fn unknown_topic_and_bad_resources_are_errors_per_resource() {
+    #[tokio::test]
+    async fn unknown_topic_and_bad_resources_are_errors_per_resource() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let response = describe(
             &broker,
             vec![
@@ -545,10 +546,10 @@ pub(super) mod tests {
         assert_eq!(response.results[1].resource_type, 8);
     }
 
-    #[test]
-    fn this_node_lists_broker_configs_read_only_with_their_sources() {
+    #[tokio::test]
+    async fn this_node_lists_broker_configs_read_only_with_their_sources() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[("num.partitions", "3")]);
+        let broker = open_broker(&dir, &[("num.partitions", "3")]).await;
         let response = describe(&broker, vec![resource(Resource::BROKER_ID, "1", None)]);
         let result = &response.results[0];
         assert_eq!(result.error_code, 0);
@@ -581,10 +582,10 @@ pub(super) mod tests {
         assert_eq!(find("advertised.listeners").value, None);
     }
 
-    #[test]
-    fn cluster_default_broker_resource_lists_no_dynamic_defaults() {
+    #[tokio::test]
+    async fn cluster_default_broker_resource_lists_no_dynamic_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
+        let broker = open_broker(&dir, &[]).await;
         let response = describe(&broker, vec![resource(Resource::BROKER_ID, "", None)]);
         assert_eq!(response.results[0].error_code, 0);
         assert!(response.results[0].configs.is_empty());

@@ -19,6 +19,13 @@ pub fn handle(
         .groups
         .into_iter()
         .map(|group_id| {
+            if let Err(code) = broker.groups.check_coordinator(&group_id) {
+                return DescribedGroup {
+                    error_code: code.code(),
+                    group_id,
+                    ..Default::default()
+                };
+            }
             let described = broker.groups.with_group(&group_id, |group| {
                 let protocol = group.protocol_name.clone().unwrap_or_default();
                 DescribedGroup {

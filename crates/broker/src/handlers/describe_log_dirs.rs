@@ -49,17 +49,7 @@ fn every_partition(broker: &Broker) -> Vec<DescribeLogDirsTopic> {
     broker
         .topics()
         .iter()
-        .filter_map(|topic| {
-            let partitions = topic
-                .partitions
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .clone();
-            describe_topic(
-                topic,
-                partitions.iter().map(|partition| Some(partition.clone())),
-            )
-        })
+        .filter_map(|topic| describe_topic(topic, topic.hosted().into_iter().map(Some)))
         .collect()
 }
 
@@ -156,12 +146,12 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn null_topics_lists_every_partition_in_the_data_dir() {
+    #[tokio::test]
+    async fn null_topics_lists_every_partition_in_the_data_dir() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 2, &[]);
-        create_topic(&broker, "audit", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 2, &[]).await;
+        create_topic(&broker, "audit", 1, &[]).await;
         let response = handle(&broker, request(None));
         assert_eq!(response.error_code, 0);
         assert_eq!(response.results.len(), 1);
@@ -181,12 +171,12 @@ mod tests {
         assert_eq!((partition.offset_lag, partition.is_future_key), (0, false));
     }
 
-    #[test]
-    fn only_requested_partitions_that_exist_are_listed() {
+    #[tokio::test]
+    async fn only_requested_partitions_that_exist_are_listed() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 3, &[]);
-        create_topic(&broker, "audit", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 3, &[]).await;
+        create_topic(&broker, "audit", 1, &[]).await;
         let response = handle(
             &broker,
             request(Some(&[

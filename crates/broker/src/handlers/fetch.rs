@@ -1,5 +1,12 @@
 //! Fetch: whole record batches from each requested partition, as stored.
 //!
+//! Only a partition's leader serves it. Consumers read below the high
+//! watermark; a follower (the request names its replica id) reads up to the
+//! log end, and its fetch offset tells the leader what it has copied, which
+//! moves the high watermark. A follower that names the epoch of its last
+//! batch gets, instead of records, the point where its log and the leader's
+//! diverge, when they do.
+//!
 //! A request that finds fewer than `min_bytes` waits (long poll) until an
 //! append anywhere on this node or `max_wait_ms`, then reads again; other
 //! connections are served meanwhile. Topics are named by id from v13 on.
@@ -61,6 +68,11 @@ fn read_all(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResp
     let mut total = 0;
     let mut failed = false;
     let read_committed = request.isolation_level == READ_COMMITTED;
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id
+    } else {
+        request.replica_id
+    };
     let mut responses = Vec::with_capacity(request.topics.len());
     for fetch_topic in &request.topics {
         let topic = if version >= 13 {
@@ -89,7 +101,7 @@ fn read_all(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResp
                     wanted.partition,
                     ErrorCode::None,
                 )),
-                Some(topic) => read_partition(topic, wanted.partition, wanted.fetch_offset, limit),
+                Some(topic) => read_partition(broker, topic, wanted, replica_id, limit),
             };
             let data = match data {
                 Ok(mut data) => {
@@ -125,22 +137,48 @@ fn read_all(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResp
 }
 
 fn read_partition(
+    broker: &Broker,
     topic: &Topic,
-    index: i32,
-    offset: i64,
+    wanted: &eddy_protocol::messages::fetch_request::FetchPartition,
+    replica_id: i32,
     max_bytes: usize,
 ) -> Result<PartitionData, ErrorCode> {
-    let partition = topic
-        .partition(index)
-        .ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    let index = wanted.partition;
+    let partition = topic.replica(index)?;
+    partition.check_leader(broker.node_id, wanted.current_leader_epoch)?;
+    let follower = replica_id >= 0;
+    if follower && wanted.last_fetched_epoch >= 0 {
+        let diverging = {
+            let log = partition
+                .log
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let (epoch, end_offset) = log.end_offset_for_epoch(wanted.last_fetched_epoch);
+            (end_offset < wanted.fetch_offset || epoch < wanted.last_fetched_epoch)
+                .then_some((epoch, end_offset))
+        };
+        if let Some((epoch, end_offset)) = diverging {
+            let mut data = bare_partition(Some(topic), index, ErrorCode::None);
+            data.diverging_epoch.epoch = epoch;
+            data.diverging_epoch.end_offset = end_offset;
+            return Ok(data);
+        }
+    }
+    if follower {
+        partition.record_follower_fetch(replica_id, wanted.fetch_offset);
+        if partition.advance_high_watermark() {
+            broker.notify_appended();
+        }
+    }
+    let high_watermark = partition.high_watermark();
     let log = partition
         .log
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let high_watermark = log.log_end_offset();
     let log_start_offset = log.log_start_offset();
+    let max_offset = if follower { i64::MAX } else { high_watermark };
     let records = log
-        .read(offset, max_bytes, high_watermark)
+        .read(wanted.fetch_offset, max_bytes, max_offset)
         .map_err(|error| {
             ErrorCode::from_code(error.kafka_error_code()).unwrap_or(ErrorCode::KafkaStorageError)
         })?;
@@ -160,11 +198,12 @@ fn bare_partition(topic: Option<&Topic>, index: i32, code: ErrorCode) -> Partiti
     let (high_watermark, log_start_offset) = topic
         .and_then(|topic| topic.partition(index))
         .map(|partition| {
-            let log = partition
+            let start = partition
                 .log
                 .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            (log.log_end_offset(), log.log_start_offset())
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .log_start_offset();
+            (partition.high_watermark(), start)
         })
         .unwrap_or((-1, -1));
     PartitionData {

@@ -60,30 +60,27 @@ impl Operation {
     }
 }
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let repeated = repeated(request.resources.iter().map(resource_key));
-    let responses = request
-        .resources
-        .iter()
-        .map(|resource| {
-            let outcome = if repeated.contains(&resource_key(resource)) {
-                Err(repeated_resource())
-            } else {
-                alter_resource(broker, resource, request.validate_only)
-            };
-            let (error_code, error_message) = error_fields(outcome);
-            AlterConfigsResourceResponse {
-                error_code,
-                error_message,
-                resource_type: resource.resource_type,
-                resource_name: resource.resource_name.clone(),
-                ..Default::default()
-            }
-        })
-        .collect();
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in &request.resources {
+        let outcome = if repeated.contains(&resource_key(resource)) {
+            Err(repeated_resource())
+        } else {
+            alter_resource(broker, resource, request.validate_only).await
+        };
+        let (error_code, error_message) = error_fields(outcome);
+        responses.push(AlterConfigsResourceResponse {
+            error_code,
+            error_message,
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name.clone(),
+            ..Default::default()
+        });
+    }
     IncrementalAlterConfigsResponse {
         responses,
         ..Default::default()
@@ -94,7 +91,7 @@ fn resource_key(resource: &AlterConfigsResource) -> (i8, &str) {
     (resource.resource_type, &resource.resource_name)
 }
 
-fn alter_resource(
+async fn alter_resource(
     broker: &Broker,
     resource: &AlterConfigsResource,
     validate_only: bool,
@@ -121,16 +118,18 @@ fn alter_resource(
         return Ok(());
     };
     let broker_config = broker.broker_config();
-    broker.update_topic_config(&topic.name, validate_only, |current| {
-        let mut overrides = current.overrides.clone();
-        for change in &resource.configs {
-            apply(change, &mut overrides, &broker_config)?;
-        }
-        let pairs = overrides
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()));
-        TopicConfig::from_pairs(pairs).map_err(invalid_config)
-    })?;
+    broker
+        .update_topic_config(&topic.name, validate_only, |current| {
+            let mut overrides = current.overrides.clone();
+            for change in &resource.configs {
+                apply(change, &mut overrides, &broker_config)?;
+            }
+            let pairs = overrides
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()));
+            TopicConfig::from_pairs(pairs).map_err(invalid_config)
+        })
+        .await?;
     if !validate_only {
         tracing::info!(topic = topic.name, "altered topic configs");
     }
@@ -228,7 +227,7 @@ mod tests {
         }
     }
 
-    fn alter_with(
+    async fn alter_with(
         broker: &Broker,
         resources: Vec<AlterConfigsResource>,
         validate_only: bool,
@@ -238,11 +237,14 @@ mod tests {
             validate_only,
             ..Default::default()
         };
-        handle(broker, request)
+        handle(broker, request).await
     }
 
-    fn alter(broker: &Broker, topic: &str, changes: &[(&str, i8, Option<&str>)]) -> i16 {
-        alter_with(broker, vec![topic_resource(topic, changes)], false).responses[0].error_code
+    async fn alter(broker: &Broker, topic: &str, changes: &[(&str, i8, Option<&str>)]) -> i16 {
+        alter_with(broker, vec![topic_resource(topic, changes)], false)
+            .await
+            .responses[0]
+            .error_code
     }
 
     fn effective(broker: &Broker, topic: &str, name: &str) -> (Option<String>, i8) {
@@ -253,13 +255,13 @@ mod tests {
         )
     }
 
-    #[test]
-    fn set_shows_as_topic_config_and_delete_reverts_to_default() {
+    #[tokio::test]
+    async fn set_shows_as_topic_config_and_delete_reverts_to_default() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         assert_eq!(
-            alter(&broker, "orders", &[("retention.ms", SET, Some("60000"))]),
+            alter(&broker, "orders", &[("retention.ms", SET, Some("60000"))]).await,
             0
         );
         assert_eq!(
@@ -267,7 +269,7 @@ mod tests {
             (Some("60000".into()), 1)
         );
         assert_eq!(
-            alter(&broker, "orders", &[("retention.ms", DELETE, None)]),
+            alter(&broker, "orders", &[("retention.ms", DELETE, None)]).await,
             0
         );
         assert_eq!(
@@ -276,26 +278,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn altered_configs_survive_a_restart() {
+    #[tokio::test]
+    async fn altered_configs_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let append = &[("cleanup.policy", APPEND, Some("compact"))];
-        assert_eq!(alter(&broker, "orders", append), 0);
+        assert_eq!(alter(&broker, "orders", append).await, 0);
         drop(broker);
-        let broker = open_broker(&dir, &[]);
+        let broker = open_broker(&dir, &[]).await;
         let policy = effective(&broker, "orders", "cleanup.policy");
         assert_eq!(policy, (Some("delete,compact".into()), 1));
     }
 
-    #[test]
-    fn set_leaves_other_overrides_alone() {
+    #[tokio::test]
+    async fn set_leaves_other_overrides_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[("segment.bytes", "4096")]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[("segment.bytes", "4096")]).await;
         assert_eq!(
-            alter(&broker, "orders", &[("retention.ms", SET, Some("60000"))]),
+            alter(&broker, "orders", &[("retention.ms", SET, Some("60000"))]).await,
             0
         );
         assert_eq!(
@@ -304,17 +306,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn append_and_subtract_edit_list_configs_from_their_effective_value() {
+    #[tokio::test]
+    async fn append_and_subtract_edit_list_configs_from_their_effective_value() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         assert_eq!(
             alter(
                 &broker,
                 "orders",
                 &[("cleanup.policy", APPEND, Some("compact"))]
-            ),
+            )
+            .await,
             0
         );
         assert_eq!(
@@ -326,7 +329,8 @@ mod tests {
                 &broker,
                 "orders",
                 &[("cleanup.policy", APPEND, Some("compact"))]
-            ),
+            )
+            .await,
             0
         );
         assert_eq!(
@@ -338,7 +342,8 @@ mod tests {
                 &broker,
                 "orders",
                 &[("cleanup.policy", SUBTRACT, Some("delete"))]
-            ),
+            )
+            .await,
             0
         );
         assert_eq!(
@@ -347,20 +352,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn append_to_a_non_list_config_is_invalid() {
+    #[tokio::test]
+    async fn append_to_a_non_list_config_is_invalid() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
-        let code = alter(&broker, "orders", &[("retention.ms", APPEND, Some("5"))]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
+        let code = alter(&broker, "orders", &[("retention.ms", APPEND, Some("5"))]).await;
         assert_eq!(code, ErrorCode::InvalidConfig.code());
     }
 
-    #[test]
-    fn invalid_value_or_unknown_name_rejects_the_whole_resource() {
+    #[tokio::test]
+    async fn invalid_value_or_unknown_name_rejects_the_whole_resource() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let response = alter_with(
             &broker,
             vec![topic_resource(
@@ -371,17 +376,18 @@ mod tests {
                 ],
             )],
             false,
-        );
+        )
+        .await;
         assert_eq!(
             response.responses[0].error_code,
             ErrorCode::InvalidConfig.code()
         );
         let message = response.responses[0].error_message.as_deref().unwrap();
         assert!(message.contains("shred"), "{message}");
-        let code = alter(&broker, "orders", &[("retention.msec", SET, Some("1"))]);
+        let code = alter(&broker, "orders", &[("retention.msec", SET, Some("1"))]).await;
         assert_eq!(code, ErrorCode::InvalidConfig.code());
         assert_eq!(
-            alter(&broker, "orders", &[("retention.msec", DELETE, None)]),
+            alter(&broker, "orders", &[("retention.msec", DELETE, None)]).await,
             ErrorCode::InvalidConfig.code()
         );
         assert!(
@@ -396,11 +402,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn validate_only_changes_nothing() {
+    #[tokio::test]
+    async fn validate_only_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let response = alter_with(
             &broker,
             vec![topic_resource(
@@ -408,7 +414,8 @@ mod tests {
                 &[("retention.ms", SET, Some("60000"))],
             )],
             true,
-        );
+        )
+        .await;
         assert_eq!(response.responses[0].error_code, 0);
         assert_eq!(
             effective(&broker, "orders", "retention.ms"),
@@ -416,30 +423,31 @@ mod tests {
         );
     }
 
-    #[test]
-    fn malformed_requests_are_invalid_requests() {
+    #[tokio::test]
+    async fn malformed_requests_are_invalid_requests() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open_broker(&dir, &[]);
-        create_topic(&broker, "orders", 1, &[]);
+        let broker = open_broker(&dir, &[]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
         let invalid = ErrorCode::InvalidRequest.code();
         assert_eq!(
-            alter(&broker, "orders", &[("retention.ms", SET, None)]),
+            alter(&broker, "orders", &[("retention.ms", SET, None)]).await,
             invalid
         );
         assert_eq!(
-            alter(&broker, "orders", &[("retention.ms", 9, Some("1"))]),
+            alter(&broker, "orders", &[("retention.ms", 9, Some("1"))]).await,
             invalid
         );
         let twice = &[
             ("retention.ms", SET, Some("1")),
             ("retention.ms", DELETE, None),
         ];
-        assert_eq!(alter(&broker, "orders", twice), invalid);
+        assert_eq!(alter(&broker, "orders", twice).await, invalid);
         let response = alter_with(
             &broker,
             vec![topic_resource("orders", &[]), topic_resource("orders", &[])],
             false,
-        );
+        )
+        .await;
         assert!(
             response
                 .responses
@@ -447,13 +455,13 @@ mod tests {
                 .all(|response| response.error_code == invalid)
         );
         assert_eq!(
-            alter(&broker, "missing", &[("retention.ms", SET, Some("1"))]),
+            alter(&broker, "missing", &[("retention.ms", SET, Some("1"))]).await,
             ErrorCode::UnknownTopicOrPartition.code()
         );
     }
 
-    #[test]
-    fn list_edits_skip_blanks_and_duplicates() {
+    #[tokio::test]
+    async fn list_edits_skip_blanks_and_duplicates() {
         assert_eq!(
             edit_list("delete", "compact, delete", true),
             "delete,compact"

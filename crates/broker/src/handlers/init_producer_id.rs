@@ -1,5 +1,6 @@
 //! InitProducerId for idempotent producers: a producer id never used before
-//! (ids are reserved on disk in blocks, so a restart skips ahead), epoch 0.
+//! (taken from blocks the controller hands out, so no two nodes and no restart
+//! ever reuse one), epoch 0.
 //!
 //! A producer that already has an id asks to bump its epoch (KIP-360); it
 //! gets a fresh id instead, which is always safe. Transactions are not
@@ -10,7 +11,7 @@ use eddy_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
 use crate::state::Broker;
 
-pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
     if request
         .transactional_id
         .as_ref()
@@ -23,7 +24,7 @@ pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerId
             ..Default::default()
         };
     }
-    match broker.allocate_producer_id() {
+    match broker.allocate_producer_id().await {
         Ok(producer_id) => InitProducerIdResponse {
             producer_id,
             producer_epoch: 0,

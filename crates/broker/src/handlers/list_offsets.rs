@@ -1,7 +1,8 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest
 //! local (-4) and by timestamp, for either isolation level (without
-//! transactions the last stable offset is the high watermark, which is the
-//! log end offset on a single node).
+//! transactions the last stable offset is the high watermark), answered by
+//! the partition's leader only; "latest" is the high watermark, and a
+//! timestamp lookup never returns an offset at or above it.
 
 use eddy_protocol::ErrorCode;
 use eddy_protocol::messages::{
@@ -29,36 +30,51 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsRespon
                 .partitions
                 .iter()
                 .map(|wanted| {
-                    let partition = topic
-                        .as_ref()
-                        .and_then(|topic| topic.partition(wanted.partition_index));
+                    let partition = match &topic {
+                        None => Err(ErrorCode::UnknownTopicOrPartition),
+                        Some(topic) => {
+                            topic.replica(wanted.partition_index).and_then(|partition| {
+                                partition
+                                    .check_leader(broker.node_id, wanted.current_leader_epoch)
+                                    .map(|assignment| (partition, assignment.leader_epoch))
+                            })
+                        }
+                    };
                     match partition {
-                        None => ListOffsetsPartitionResponse {
+                        Err(code) => ListOffsetsPartitionResponse {
                             partition_index: wanted.partition_index,
-                            error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                            error_code: code.code(),
                             timestamp: -1,
                             offset: -1,
                             leader_epoch: -1,
                             ..Default::default()
                         },
-                        Some(partition) => {
+                        Ok((partition, leader_epoch)) => {
+                            let high_watermark = partition.high_watermark();
                             let log = partition
                                 .log
                                 .lock()
                                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+                            let below = |(code, timestamp, offset): (i16, i64, i64)| {
+                                if offset >= high_watermark {
+                                    (code, -1, -1)
+                                } else {
+                                    (code, timestamp, offset)
+                                }
+                            };
                             let (error_code, timestamp, offset) = match wanted.timestamp {
-                                LATEST => (0, -1, log.log_end_offset()),
+                                LATEST => (0, -1, high_watermark),
                                 EARLIEST | EARLIEST_LOCAL => (0, -1, log.log_start_offset()),
                                 LATEST_TIERED => (0, -1, -1),
-                                MAX_TIMESTAMP => found(log.max_timestamp()),
-                                timestamp => found(log.offset_for_timestamp(timestamp)),
+                                MAX_TIMESTAMP => below(found(log.max_timestamp())),
+                                timestamp => below(found(log.offset_for_timestamp(timestamp))),
                             };
                             ListOffsetsPartitionResponse {
                                 partition_index: wanted.partition_index,
                                 error_code,
                                 timestamp,
                                 offset,
-                                leader_epoch: 0,
+                                leader_epoch,
                                 ..Default::default()
                             }
                         }

@@ -1,81 +1,129 @@
-//! Metadata: this node as the only broker and controller, and the requested
-//! topics (all of them when the list is null, or empty in v0), creating
-//! unknown ones when both the request and `auto.create.topics.enable` allow.
+//! Metadata: the cluster as this node's metadata image has it — the live
+//! nodes, a live node as controller id (as KRaft reports it), and the
+//! requested topics (all of them when the list is null, or empty in v0)
+//! with each partition's leader, epoch, replicas and in-sync replicas.
+//! Unknown topics are created when both the request and
+//! `auto.create.topics.enable` allow.
 
+use eddy_metadata::{MetadataImage, TopicImage};
 use eddy_protocol::messages::{
     MetadataRequest, MetadataResponse,
     metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic},
 };
-use eddy_protocol::{ErrorCode, StrBytes};
+use eddy_protocol::{ErrorCode, StrBytes, Uuid};
 
-use crate::state::{Broker, Topic};
+use crate::state::Broker;
 
-pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
-    let (host, port) = broker.broker_config().advertised_endpoint();
+pub async fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
     let all = match &request.topics {
         None => true,
         Some(topics) => version == 0 && topics.is_empty(),
     };
     // Before v4 the request cannot say no; auto-creation was always allowed.
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
-    let topics = if all {
-        broker
-            .topics()
-            .iter()
-            .map(|topic| describe(topic, broker.node_id))
-            .collect()
+    let mut topics = Vec::new();
+    if all {
+        let image = broker.image();
+        topics.extend(image.topics.values().map(|topic| describe(&image, topic)));
     } else {
-        request
-            .topics
-            .unwrap_or_default()
-            .into_iter()
-            .map(|wanted| match (&wanted.name, wanted.topic_id) {
-                (Some(name), _) => match broker.topic_or_create(name, allow_auto_create) {
-                    Ok(topic) => describe(&topic, broker.node_id),
-                    Err(error) => MetadataResponseTopic {
-                        error_code: error.code.code(),
-                        name: Some(name.clone()),
-                        ..Default::default()
-                    },
+        for wanted in request.topics.unwrap_or_default() {
+            let described = match (&wanted.name, wanted.topic_id) {
+                (Some(name), _) => match broker.topic_or_create(name, allow_auto_create).await {
+                    Ok(_) => {
+                        let image = broker.image();
+                        match image.topic(name) {
+                            Some(topic) => describe(&image, topic),
+                            None => unknown(Some(name.clone()), ErrorCode::UnknownTopicOrPartition),
+                        }
+                    }
+                    Err(error) => unknown(Some(name.clone()), error.code),
                 },
-                (None, id) => match broker.topic_by_id(id) {
-                    Some(topic) => describe(&topic, broker.node_id),
-                    None => MetadataResponseTopic {
-                        error_code: ErrorCode::UnknownTopicId.code(),
-                        topic_id: id,
-                        ..Default::default()
-                    },
-                },
-            })
-            .collect()
-    };
+                (None, id) => {
+                    let image = broker.image();
+                    match image.topic_by_id(id.as_u128()) {
+                        Some(topic) => describe(&image, topic),
+                        None => MetadataResponseTopic {
+                            topic_id: id,
+                            ..unknown(None, ErrorCode::UnknownTopicId)
+                        },
+                    }
+                }
+            };
+            topics.push(described);
+        }
+    }
+    let image = broker.image();
     MetadataResponse {
-        brokers: vec![MetadataResponseBroker {
-            node_id: broker.node_id,
-            host: StrBytes::from(host),
-            port: i32::from(port),
-            rack: None,
-            ..Default::default()
-        }],
-        cluster_id: Some(StrBytes::from(broker.cluster_id.as_str())),
-        controller_id: broker.node_id,
+        brokers: image
+            .live_brokers()
+            .map(|registration| MetadataResponseBroker {
+                node_id: registration.id,
+                host: StrBytes::from(registration.host.as_str()),
+                port: i32::from(registration.port),
+                rack: None,
+                ..Default::default()
+            })
+            .collect(),
+        cluster_id: Some(StrBytes::from(image.cluster_id.as_str())),
+        controller_id: reported_controller(broker, &image),
         topics,
         ..Default::default()
     }
 }
 
-fn describe(topic: &Topic, node_id: i32) -> MetadataResponseTopic {
+/// The controller id clients are told: the active controller when it is a
+/// live node, else this node (clients send admin requests there, and every
+/// node forwards them).
+pub fn reported_controller(broker: &Broker, image: &MetadataImage) -> i32 {
+    broker
+        .metadata
+        .controller_id()
+        .filter(|id| {
+            image
+                .broker(*id)
+                .is_some_and(|registration| !registration.fenced)
+        })
+        .unwrap_or(broker.node_id)
+}
+
+fn unknown(name: Option<StrBytes>, code: ErrorCode) -> MetadataResponseTopic {
+    MetadataResponseTopic {
+        error_code: code.code(),
+        name,
+        ..Default::default()
+    }
+}
+
+fn describe(image: &MetadataImage, topic: &TopicImage) -> MetadataResponseTopic {
     MetadataResponseTopic {
         name: Some(StrBytes::from(topic.name.as_str())),
-        topic_id: topic.id,
-        is_internal: topic.is_internal(),
-        partitions: (0..topic.partition_count())
-            .map(|index| MetadataResponsePartition {
-                partition_index: index,
-                leader_id: node_id,
-                leader_epoch: 0,
-                replica_nodes: vec![node_id],
-                isr_nodes: vec![node_id],
+        topic_id: Uuid::from_u128(topic.id),
+        is_internal: topic.name.starts_with("__"),
+        partitions: topic
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(index, state)| MetadataResponsePartition {
+                error_code: if state.leader < 0 {
+                    ErrorCode::LeaderNotAvailable.code()
+                } else {
+                    0
+                },
+                partition_index: index as i32,
+                leader_id: state.leader,
+                leader_epoch: state.leader_epoch,
+                replica_nodes: state.replicas.clone(),
+                isr_nodes: state.isr.clone(),
+                offline_replicas: state
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|replica| {
+                        image
+                            .broker(*replica)
+                            .is_none_or(|registration| registration.fenced)
+                    })
+                    .collect(),
                 ..Default::default()
             })
             .collect(),

@@ -23,6 +23,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_log_dirs;
+mod describe_quorum;
 mod fetch;
 mod find_coordinator;
 mod incremental_alter_configs;
@@ -66,6 +67,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeQuorum, 0, 2),
     (ApiKey::OffsetCommit, 2, 8),
     (ApiKey::OffsetFetch, 1, 8),
     (ApiKey::JoinGroup, 0, 9),
@@ -142,12 +144,15 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Rep
     let body = match body {
         RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle(version)),
         RequestBody::Metadata(request) => {
-            ResponseBody::Metadata(metadata::handle(broker, request, version))
+            ResponseBody::Metadata(metadata::handle(broker, request, version).await)
         }
         RequestBody::DescribeCluster(request) => {
             ResponseBody::DescribeCluster(describe_cluster::handle(broker, request))
         }
-        RequestBody::Produce(request) => match produce::handle(broker, request, version) {
+        RequestBody::DescribeQuorum(request) => {
+            ResponseBody::DescribeQuorum(describe_quorum::handle(broker, request))
+        }
+        RequestBody::Produce(request) => match produce::handle(broker, request, version).await {
             produce::Outcome::Respond(response) => ResponseBody::Produce(response),
             produce::Outcome::Nothing => return Reply::Nothing,
             produce::Outcome::Close(reason) => return Reply::Close(reason),
@@ -162,29 +167,29 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Rep
             ResponseBody::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, request))
         }
         RequestBody::FindCoordinator(request) => {
-            ResponseBody::FindCoordinator(find_coordinator::handle(broker, request, version))
+            ResponseBody::FindCoordinator(find_coordinator::handle(broker, request, version).await)
         }
         RequestBody::SaslHandshake(_) => ResponseBody::SaslHandshake(sasl_handshake::handle()),
         RequestBody::InitProducerId(request) => {
-            ResponseBody::InitProducerId(init_producer_id::handle(broker, request))
+            ResponseBody::InitProducerId(init_producer_id::handle(broker, request).await)
         }
         RequestBody::CreateTopics(request) => {
-            ResponseBody::CreateTopics(create_topics::handle(broker, request, version))
+            ResponseBody::CreateTopics(create_topics::handle(broker, request, version).await)
         }
         RequestBody::DeleteTopics(request) => {
-            ResponseBody::DeleteTopics(delete_topics::handle(broker, request, version))
+            ResponseBody::DeleteTopics(delete_topics::handle(broker, request, version).await)
         }
         RequestBody::CreatePartitions(request) => {
-            ResponseBody::CreatePartitions(create_partitions::handle(broker, request))
+            ResponseBody::CreatePartitions(create_partitions::handle(broker, request).await)
         }
         RequestBody::DescribeConfigs(request) => {
             ResponseBody::DescribeConfigs(describe_configs::handle(broker, request, version))
         }
         RequestBody::AlterConfigs(request) => {
-            ResponseBody::AlterConfigs(alter_configs::handle(broker, request))
+            ResponseBody::AlterConfigs(alter_configs::handle(broker, request).await)
         }
         RequestBody::IncrementalAlterConfigs(request) => ResponseBody::IncrementalAlterConfigs(
-            incremental_alter_configs::handle(broker, request),
+            incremental_alter_configs::handle(broker, request).await,
         ),
         RequestBody::DeleteRecords(request) => {
             ResponseBody::DeleteRecords(delete_records::handle(broker, request))
@@ -208,7 +213,7 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Rep
             ResponseBody::LeaveGroup(leave_group::handle(broker, request, version))
         }
         RequestBody::OffsetCommit(request) => {
-            ResponseBody::OffsetCommit(offset_commit::handle(broker, request))
+            ResponseBody::OffsetCommit(offset_commit::handle(broker, request).await)
         }
         RequestBody::OffsetFetch(request) => {
             ResponseBody::OffsetFetch(offset_fetch::handle(broker, request, version))

@@ -10,7 +10,7 @@ use eddy_protocol::messages::{
 use crate::coordinator::group::CommittedOffset;
 use crate::state::{Broker, now_ms};
 
-pub fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let now = now_ms();
     let offsets = request
         .topics
@@ -37,14 +37,17 @@ pub fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResp
             })
         })
         .collect();
-    let results = broker.groups.commit(
-        broker,
-        &request.group_id,
-        request.generation_id_or_member_epoch,
-        &request.member_id,
-        request.group_instance_id.as_deref(),
-        offsets,
-    );
+    let results = broker
+        .groups
+        .commit(
+            broker,
+            &request.group_id,
+            request.generation_id_or_member_epoch,
+            &request.member_id,
+            request.group_instance_id.as_deref(),
+            offsets,
+        )
+        .await;
     let mut results = results.into_iter();
     OffsetCommitResponse {
         topics: request

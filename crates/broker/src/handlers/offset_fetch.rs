@@ -27,6 +27,13 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
                         .map(|topic| (topic.name.to_string(), topic.partition_indexes))
                         .collect()
                 });
+                if let Err(code) = broker.groups.check_coordinator(&group.group_id) {
+                    return OffsetFetchResponseGroup {
+                        group_id: group.group_id,
+                        error_code: code.code(),
+                        ..Default::default()
+                    };
+                }
                 let fetched = broker.groups.fetch_offsets(&group.group_id, wanted);
                 OffsetFetchResponseGroup {
                     group_id: group.group_id,
@@ -46,6 +53,12 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
             .map(|topic| (topic.name.to_string(), topic.partition_indexes))
             .collect()
     });
+    if let Err(code) = broker.groups.check_coordinator(&request.group_id) {
+        return OffsetFetchResponse {
+            error_code: code.code(),
+            ..Default::default()
+        };
+    }
     let fetched = broker.groups.fetch_offsets(&request.group_id, wanted);
     OffsetFetchResponse {
         topics: fetched

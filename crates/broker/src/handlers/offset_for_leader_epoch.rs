@@ -1,7 +1,7 @@
 //! OffsetForLeaderEpoch: the end offset of the requested leader epoch, from
 //! each partition's leader-epoch checkpoint. Consumers (librdkafka uses v2+)
 //! ask after a leader change to detect truncation; a wrong answer makes them
-//! reset.
+//! reset. Only the partition's leader answers.
 
 use eddy_protocol::ErrorCode;
 use eddy_protocol::messages::{
@@ -24,18 +24,23 @@ pub fn handle(
                 .partitions
                 .iter()
                 .map(|wanted| {
-                    match topic
-                        .as_ref()
-                        .and_then(|topic| topic.partition(wanted.partition))
-                    {
-                        None => EpochEndOffset {
-                            error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                    let partition = match &topic {
+                        None => Err(ErrorCode::UnknownTopicOrPartition),
+                        Some(topic) => topic.replica(wanted.partition).and_then(|partition| {
+                            partition
+                                .check_leader(broker.node_id, wanted.current_leader_epoch)
+                                .map(|_| partition)
+                        }),
+                    };
+                    match partition {
+                        Err(code) => EpochEndOffset {
+                            error_code: code.code(),
                             partition: wanted.partition,
                             leader_epoch: -1,
                             end_offset: -1,
                             ..Default::default()
                         },
-                        Some(partition) => {
+                        Ok(partition) => {
                             let log = partition
                                 .log
                                 .lock()

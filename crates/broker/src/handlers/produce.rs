@@ -1,11 +1,16 @@
 //! Produce: validate each partition's record batch as Kafka does (exactly one
-//! magic v2 batch, CRC, size), append it as produced, and answer with the
-//! offsets assigned — or, for an idempotent retry, the offsets first assigned.
+//! magic v2 batch, CRC, size), append it as produced with this leader's
+//! epoch, and answer with the offsets assigned — or, for an idempotent retry,
+//! the offsets first assigned.
 //!
+//! Only the partition's leader appends (others answer NOT_LEADER_OR_FOLLOWER
+//! so the client refreshes its metadata). acks=1 is answered once the batch
+//! is in the leader's log; acks=all once the high watermark passes it, that
+//! is once every in-sync replica has it, and only while the ISR has at least
+//! `min.insync.replicas` members (NOT_ENOUGH_REPLICAS before the append,
+//! NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank meanwhile).
 //! acks=0 gets no response; if any partition failed, the connection is
-//! closed so that the client notices, as Kafka does. With one node the
-//! in-sync replica set is this node, so acks=1 and acks=all are answered the
-//! same way, once the batch is in the log.
+//! closed so that the client notices, as Kafka does.
 
 use eddy_protocol::messages::{
     ProduceRequest, ProduceResponse,
@@ -14,11 +19,11 @@ use eddy_protocol::messages::{
 use eddy_protocol::records::validate_produce_batch_for_version;
 use eddy_protocol::{ErrorCode, StrBytes};
 
-use super::error_message;
-use crate::state::{ApiError, Broker, now_ms};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Leader epoch stamped on batches: a single node leads every partition at epoch 0.
-const LEADER_EPOCH: i32 = 0;
+use super::error_message;
+use crate::state::{ApiError, Broker, Partition, now_ms};
 
 pub enum Outcome {
     Respond(ProduceResponse),
@@ -26,7 +31,7 @@ pub enum Outcome {
     Close(String),
 }
 
-pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Outcome {
+pub async fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Outcome {
     let acks = request.acks;
     if !matches!(acks, -1..=1) {
         let response = answer_all(
@@ -42,9 +47,12 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Outcome
             Outcome::Respond(response)
         };
     }
+    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut failures = 0;
     let mut appended = false;
+    // acks=all: (topic position, partition position, partition, last offset).
+    let mut waits: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
     for topic_data in request.topic_data {
         let topic = broker.topic(&topic_data.name);
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
@@ -60,11 +68,20 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Outcome
                     partition_data.index,
                     partition_data.records,
                     version,
+                    acks,
                 ),
             };
             partition_responses.push(match result {
-                Ok(response) => {
+                Ok((response, partition, last_offset)) => {
                     appended = true;
+                    if acks == -1 {
+                        waits.push((
+                            responses.len(),
+                            partition_responses.len(),
+                            partition,
+                            last_offset,
+                        ));
+                    }
                     PartitionProduceResponse {
                         index: partition_data.index,
                         ..response
@@ -93,6 +110,31 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Outcome
     if appended {
         broker.notify_appended();
     }
+    for (topic_position, partition_position, partition, last_offset) in waits {
+        let outcome = match partition
+            .wait_replicated(broker.node_id, last_offset, timeout)
+            .await
+        {
+            Ok(()) => check_min_insync(broker, &partition)
+                .map_err(|_| ErrorCode::NotEnoughReplicasAfterAppend),
+            Err(code) => Err(code),
+        };
+        if let Err(code) = outcome {
+            let response = &mut responses[topic_position].partition_responses[partition_position];
+            response.error_code = code.code();
+            response.error_message = error_message(&format!(
+                "{}: {}",
+                partition.name(),
+                match code {
+                    ErrorCode::RequestTimedOut =>
+                        "the in-sync replicas did not all copy the batch in time",
+                    ErrorCode::NotEnoughReplicasAfterAppend =>
+                        "the ISR shrank below min.insync.replicas while the batch was replicated",
+                    _ => "this node lost leadership while the batch was replicated",
+                }
+            ));
+        }
+    }
     match acks {
         0 if failures > 0 => {
             Outcome::Close(format!("acks=0 produce failed on {failures} partitions"))
@@ -105,19 +147,66 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Outcome
     }
 }
 
+/// Refuses acks=all while the ISR is smaller than `min.insync.replicas`.
+fn check_min_insync(broker: &Broker, partition: &Partition) -> Result<(), ApiError> {
+    let assignment = partition.assignment();
+    let Some(topic) = broker.topic(&partition.topic) else {
+        return Ok(());
+    };
+    let needed = topic
+        .config
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .min_insync_replicas(&broker.broker_config(), assignment.replicas.len());
+    if assignment.isr.len() < needed {
+        return Err(ApiError::new(
+            ErrorCode::NotEnoughReplicas,
+            format!(
+                "{} has {} in-sync replicas ({:?}); min.insync.replicas is {needed}",
+                partition.name(),
+                assignment.isr.len(),
+                assignment.isr
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn append(
     broker: &Broker,
     topic: &crate::state::Topic,
     index: i32,
     records: Option<bytes::Bytes>,
     version: i16,
-) -> Result<PartitionProduceResponse, ApiError> {
-    let partition = topic.partition(index).ok_or_else(|| {
+    acks: i16,
+) -> Result<(PartitionProduceResponse, Arc<Partition>, i64), ApiError> {
+    let partition = topic.replica(index).map_err(|code| {
         ApiError::new(
-            ErrorCode::UnknownTopicOrPartition,
-            format!("topic '{}' has no partition {index}", topic.name),
+            code,
+            if code == ErrorCode::NotLeaderOrFollower {
+                format!(
+                    "node {} does not lead {}-{index}",
+                    broker.node_id, topic.name
+                )
+            } else {
+                format!("topic '{}' has no partition {index}", topic.name)
+            },
         )
     })?;
+    let assignment = partition.check_leader(broker.node_id, -1).map_err(|code| {
+        ApiError::new(
+            code,
+            format!(
+                "node {} does not lead {} (node {} does)",
+                broker.node_id,
+                partition.name(),
+                partition.assignment().leader
+            ),
+        )
+    })?;
+    if acks == -1 {
+        check_min_insync(broker, &partition)?;
+    }
     let records = records.ok_or_else(|| ApiError::new(ErrorCode::InvalidRecord, "no records"))?;
     let max_bytes = {
         let defaults = broker
@@ -150,7 +239,7 @@ fn append(
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let outcome = log
-        .append(records, LEADER_EPOCH, now_ms())
+        .append(records, assignment.leader_epoch, now_ms())
         .map_err(|error| {
             ApiError::new(
                 ErrorCode::from_code(error.kafka_error_code())
@@ -158,13 +247,19 @@ fn append(
                 error.to_string(),
             )
         })?;
-    Ok(PartitionProduceResponse {
+    let response = PartitionProduceResponse {
         error_code: 0,
         base_offset: outcome.base_offset,
         log_append_time_ms: outcome.log_append_time_ms,
         log_start_offset: log.log_start_offset(),
         ..Default::default()
-    })
+    };
+    drop(log);
+    // With this node alone in the ISR, the batch is committed already.
+    if partition.advance_high_watermark() {
+        broker.notify_appended();
+    }
+    Ok((response, partition, outcome.last_offset))
 }
 
 /// The same error for every partition (a request-level failure).

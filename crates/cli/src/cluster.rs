@@ -1,0 +1,427 @@
+//! `eddy cluster ...`: the local cluster from the command line. `up` runs the
+//! supervisor (eddy-cluster) in the foreground; the other subcommands talk
+//! to it through the control port recorded in `DATA/cluster.json`, and
+//! `status` also reads the cluster through the Kafka protocol, as any client
+//! would.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use eddy_client::{Client, ClusterMetadata, QuorumInfo};
+use eddy_cluster::{
+    ClusterSpec, ControlClient, ControlCommand, ControlReply, ControlServer, NodeState, NodeStatus,
+    Supervisor,
+};
+use serde_json::json;
+
+/// How long `up` waits for every node to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `status` gives each node per request: a paused node must not
+/// hold the answer up for long.
+const STATUS_NODE_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[derive(Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Start the local cluster in the foreground and print its bootstrap servers.
+    #[command(
+        long_about = "Start the local cluster in the foreground and print its bootstrap servers.
+
+Each node is a separate `eddy broker` process in its own process group, with its data in \
+DIR/node-N and its log in DIR/node-N/eddy.log. Node N's Kafka port is BASE_PORT + N - 1 and its \
+controller port BASE_PORT + 100 + N - 1. The command returns once every node answers Kafka \
+Metadata, then keeps running and accepts `eddy cluster status|kill|stop|pause|resume|restart|down` \
+from other terminals.
+
+Ctrl-C or SIGTERM stops the whole cluster cleanly (SIGINT to every node, SIGKILL to any still \
+running after 5 s) and exits 0. If the supervisor itself is killed, the nodes die with it (Linux). \
+Running `up` again on the same data directory keeps every topic and record."
+    )]
+    Up(UpArgs),
+    /// Show each node's process state and ports, the active controller,
+    /// quorum health and partition leaders.
+    #[command(
+        long_about = "Show each node's process state (running, paused, stopped, exited), pid and \
+ports, and what the cluster says about itself through the Kafka protocol: the active controller \
+(Metadata and DescribeCluster, and the metadata quorum's leader from DescribeQuorum when the nodes \
+support it), quorum health (voters and how far each lags), and how many partitions each node leads."
+    )]
+    Status(StatusArgs),
+    /// Crash node N (SIGKILL): no hand-off; its partitions need new leaders.
+    #[command(
+        long_about = "Crash node N with SIGKILL. The node gets no chance to hand anything off: \
+the controller notices it is gone and elects new leaders from the in-sync replicas of the \
+partitions it led. Its data stays; `eddy cluster restart N` or `start N` brings it back."
+    )]
+    Kill(NodeArgs),
+    /// Stop node N cleanly (SIGTERM): it hands its leaderships to in-sync
+    /// followers first.
+    #[command(
+        long_about = "Stop node N with a controlled shutdown (SIGTERM): the node hands the \
+leadership of each partition it leads to an in-sync follower, then exits. If it has not exited \
+within 10 s it is killed (SIGKILL). Its data stays; `eddy cluster start N` brings it back."
+    )]
+    Stop(NodeArgs),
+    /// Start node N again after kill or stop, with its data.
+    Start(NodeArgs),
+    /// Hang node N (SIGSTOP): alive but silent, as a stuck process.
+    #[command(
+        long_about = "Hang node N with SIGSTOP: the process stays alive, holds its ports and \
+answers nothing, like a stuck machine. Clients time out on it and, once its session times out, \
+the controller moves its leaderships to in-sync followers. `eddy cluster resume N` lets it carry on."
+    )]
+    Pause(NodeArgs),
+    /// Let a paused node N carry on (SIGCONT).
+    Resume(NodeArgs),
+    /// Stop node N cleanly (SIGTERM, leadership handed off) if it runs, then
+    /// start it again with the same data.
+    Restart(NodeArgs),
+    /// Stop the whole cluster (SIGINT to every node at once) and its supervisor.
+    #[command(
+        long_about = "Stop the whole cluster: SIGINT to every node at once (a clean shutdown \
+without leadership hand-offs, since everything stops), SIGKILL to any node still running after \
+5 s; then the supervisor (`eddy cluster up`) exits. The data stays for the next `up`."
+    )]
+    Down(DataArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct UpArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = ClusterSpec::DEFAULT_NODES)]
+    nodes: u16,
+    #[command(flatten)]
+    data: DataArgs,
+    /// First client port; node N listens on base-port + N - 1 and its
+    /// controller on base-port + 100 + N - 1.
+    #[arg(long, default_value_t = ClusterSpec::DEFAULT_BASE_PORT)]
+    base_port: u16,
+    /// Log filter for the supervisor and every node, e.g. info or debug (or RUST_LOG).
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+#[derive(Args)]
+pub(crate) struct DataArgs {
+    /// The cluster's data directory [default: the platform data dir, e.g. ~/.local/share/eddy/cluster].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct NodeArgs {
+    /// The node's id, from 1.
+    node: u16,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(command: ClusterCommand) -> anyhow::Result<()> {
+    match command {
+        ClusterCommand::Up(args) => up(args),
+        ClusterCommand::Status(args) => status(args),
+        ClusterCommand::Kill(args) => node_command(ControlCommand::Kill, args),
+        ClusterCommand::Stop(args) => node_command(ControlCommand::Stop, args),
+        ClusterCommand::Start(args) => node_command(ControlCommand::Start, args),
+        ClusterCommand::Pause(args) => node_command(ControlCommand::Pause, args),
+        ClusterCommand::Resume(args) => node_command(ControlCommand::Resume, args),
+        ClusterCommand::Restart(args) => node_command(ControlCommand::Restart, args),
+        ClusterCommand::Down(args) => {
+            let data = args.resolve()?;
+            ControlClient::open(&data)?.send(ControlCommand::Down, None)?;
+            println!("eddy cluster in {} is down", data.display());
+            Ok(())
+        }
+    }
+}
+
+impl DataArgs {
+    fn resolve(self) -> anyhow::Result<PathBuf> {
+        match self.data {
+            Some(data) => Ok(data),
+            None => Ok(directories::ProjectDirs::from("dev", "eddy", "eddy")
+                .context("no home directory to keep the cluster's data in; pass --data DIR")?
+                .data_dir()
+                .join("cluster")),
+        }
+    }
+}
+
+fn up(args: UpArgs) -> anyhow::Result<()> {
+    crate::init_logging(&args.log);
+    let data = args.data.resolve()?;
+    let eddy_binary =
+        std::env::current_exe().context("finding the eddy binary to run nodes with")?;
+    let mut spec = ClusterSpec::new(&data, eddy_binary);
+    spec.nodes = args.nodes;
+    spec.base_port = args.base_port;
+    spec.log_filter = args.log;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let shutdown = crate::shutdown_signal();
+        tokio::pin!(shutdown);
+        let mut supervisor = Supervisor::start(spec)?;
+        let ready = tokio::select! {
+            ready = supervisor.wait_ready(READY_TIMEOUT) => ready?,
+            () = &mut shutdown => {
+                supervisor.down(eddy_cluster::DEFAULT_DOWN_TIMEOUT).await;
+                return Ok(());
+            }
+        };
+        let server = ControlServer::bind(&mut supervisor).await?;
+        let spec = supervisor.spec().clone();
+        println!(
+            "eddy cluster ready: bootstrap servers {} ({} nodes, data in {})",
+            spec.bootstrap_servers(),
+            spec.nodes,
+            data.display()
+        );
+        for node in supervisor.nodes() {
+            println!(
+                "  node {}: 127.0.0.1:{} (controller 127.0.0.1:{}), pid {}, log {}",
+                node.id,
+                node.port,
+                node.controller_port,
+                node.pid
+                    .map(|pid| pid.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                node.log_path.display()
+            );
+        }
+        tracing::info!(ready_ms = ready.as_millis() as u64, "cluster ready");
+        eddy_cluster::control::serve(&mut supervisor, server, shutdown).await?;
+        println!("eddy cluster down");
+        Ok(())
+    })
+}
+
+fn node_command(command: ControlCommand, args: NodeArgs) -> anyhow::Result<()> {
+    let data = args.data.resolve()?;
+    let reply = ControlClient::open(&data)?.send(command, Some(args.node))?;
+    let node = reply
+        .nodes
+        .iter()
+        .find(|node| node.id == args.node)
+        .with_context(|| format!("the supervisor's reply has no node {}", args.node))?;
+    println!("node {}: {}{}", node.id, node.state, pid_suffix(node));
+    Ok(())
+}
+
+fn pid_suffix(node: &NodeStatus) -> String {
+    node.pid
+        .map(|pid| format!(" (pid {pid})"))
+        .unwrap_or_default()
+}
+
+/// What the nodes say about the cluster over the Kafka protocol.
+struct KafkaView {
+    /// Each running node's own Metadata, by node id.
+    metadata: Vec<(u16, Result<ClusterMetadata, String>)>,
+    /// Controller ids from DescribeCluster, by the node that answered.
+    described_controllers: Vec<(u16, Option<i32>)>,
+    /// `None` when no node offers DescribeQuorum.
+    quorum: Option<QuorumInfo>,
+}
+
+async fn read_kafka_view(nodes: &[NodeStatus]) -> KafkaView {
+    let addresses: Vec<(u16, String)> = nodes
+        .iter()
+        .filter(|node| node.state == NodeState::Running)
+        .map(|node| (node.id, format!("127.0.0.1:{}", node.port)))
+        .collect();
+    let mut client = Client::new(addresses.iter().map(|(_, address)| address.clone()))
+        .with_node_timeout(STATUS_NODE_TIMEOUT);
+    let mut view = KafkaView {
+        metadata: Vec::new(),
+        described_controllers: Vec::new(),
+        quorum: None,
+    };
+    for (id, address) in &addresses {
+        let metadata = client.metadata_from(address).await;
+        let answered = metadata.is_ok();
+        view.metadata
+            .push((*id, metadata.map_err(|error| error.to_string())));
+        if !answered {
+            continue;
+        }
+        if let Ok(description) = client.describe_cluster_from(address).await {
+            view.described_controllers
+                .push((*id, description.controller_id));
+        }
+        if view.quorum.is_none()
+            && let Ok(Some(quorum)) = client.describe_quorum_from(address).await
+        {
+            view.quorum = Some(quorum);
+        }
+    }
+    // The quorum leader knows every voter's progress; ask it when another
+    // node answered.
+    let leader_address = view.quorum.as_ref().and_then(|quorum| {
+        let leader = u16::try_from(quorum.leader_id?).ok()?;
+        let (_, address) = addresses.iter().find(|(id, _)| *id == leader)?;
+        (*address != quorum.answered_by).then(|| address.clone())
+    });
+    if let Some(address) = leader_address
+        && let Ok(Some(quorum)) = client.describe_quorum_from(&address).await
+    {
+        view.quorum = Some(quorum);
+    }
+    view
+}
+
+impl KafkaView {
+    /// The controller ids the nodes report (Metadata), deduplicated.
+    fn controllers(&self) -> BTreeSet<i32> {
+        self.metadata
+            .iter()
+            .filter_map(|(_, metadata)| metadata.as_ref().ok()?.controller_id)
+            .chain(self.described_controllers.iter().filter_map(|(_, id)| *id))
+            .collect()
+    }
+
+    /// Partitions node `id` leads, as node `id` itself reports.
+    fn leader_count(&self, id: u16) -> Option<usize> {
+        let (_, metadata) = self.metadata.iter().find(|(node, _)| *node == id)?;
+        let metadata = metadata.as_ref().ok()?;
+        metadata.leader_counts().get(&i32::from(id)).copied()
+    }
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let data = args.data.resolve()?;
+    let control = ControlClient::open(&data)?;
+    let reply = control.send(ControlCommand::Status, None)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let view = runtime.block_on(read_kafka_view(&reply.nodes));
+    if args.json {
+        print_status_json(&data, control.state().supervisor_pid, &reply, &view)
+    } else {
+        print_status_text(&data, control.state().supervisor_pid, &reply, &view);
+        Ok(())
+    }
+}
+
+fn print_status_json(
+    data: &Path,
+    supervisor_pid: u32,
+    reply: &ControlReply,
+    view: &KafkaView,
+) -> anyhow::Result<()> {
+    let nodes: Vec<serde_json::Value> = reply
+        .nodes
+        .iter()
+        .map(|node| {
+            let mut value = serde_json::to_value(node).unwrap_or_default();
+            let metadata = view.metadata.iter().find(|(id, _)| *id == node.id);
+            value["answers_metadata"] = json!(matches!(metadata, Some((_, Ok(_)))));
+            value["metadata_error"] = json!(metadata.and_then(|(_, result)| result.as_ref().err()));
+            value["controller_id"] =
+                json!(metadata.and_then(|(_, result)| result.as_ref().ok()?.controller_id));
+            value["partition_leaders"] = json!(view.leader_count(node.id));
+            value
+        })
+        .collect();
+    let quorum_leader = view.quorum.as_ref().and_then(|quorum| quorum.leader_id);
+    let report = json!({
+        "data_dir": data,
+        "supervisor_pid": supervisor_pid,
+        "bootstrap_servers": reply.bootstrap_servers,
+        "nodes": nodes,
+        "controller": {
+            "ids_reported": view.controllers(),
+            "quorum_leader": quorum_leader,
+        },
+        "quorum": view.quorum,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn print_status_text(data: &Path, supervisor_pid: u32, reply: &ControlReply, view: &KafkaView) {
+    println!(
+        "eddy cluster in {} (supervisor pid {supervisor_pid}): bootstrap servers {}",
+        data.display(),
+        reply.bootstrap_servers
+    );
+    println!("node  pid      state                  port    controller  leaders  kafka");
+    for node in &reply.nodes {
+        let kafka = match view.metadata.iter().find(|(id, _)| *id == node.id) {
+            Some((_, Ok(metadata))) => {
+                format!("answers ({} brokers listed)", metadata.brokers.len())
+            }
+            Some((_, Err(error))) => format!("no answer: {error}"),
+            None => "-".to_string(),
+        };
+        println!(
+            "{:<5} {:<8} {:<22} {:<7} {:<11} {:<8} {}",
+            node.id,
+            node.pid
+                .map(|pid| pid.to_string())
+                .unwrap_or_else(|| "-".into()),
+            node.state.to_string(),
+            node.port,
+            node.controller_port,
+            view.leader_count(node.id)
+                .map(|count| count.to_string())
+                .unwrap_or_else(|| "-".into()),
+            kafka
+        );
+    }
+    let controllers = view.controllers();
+    let controller = match controllers.len() {
+        0 => "unknown (no node names one)".to_string(),
+        1 => format!(
+            "node {}",
+            controllers.iter().next().copied().unwrap_or_default()
+        ),
+        _ => {
+            format!("the nodes disagree: {controllers:?} (each node may still be its own cluster)")
+        }
+    };
+    println!("active controller: {controller}");
+    match &view.quorum {
+        None => println!("metadata quorum: unknown (the nodes do not offer DescribeQuorum)"),
+        Some(quorum) => {
+            let leader = quorum
+                .leader_id
+                .map(|id| format!("node {id}"))
+                .unwrap_or_else(|| "none (election in progress)".into());
+            println!(
+                "metadata quorum: leader {leader}, epoch {}, high watermark {}",
+                quorum.leader_epoch, quorum.high_watermark
+            );
+            for voter in &quorum.voters {
+                let lag = voter
+                    .lag
+                    .map(|lag| format!("lag {lag}"))
+                    .unwrap_or_else(|| "lag unknown".into());
+                println!("  voter {}: {lag}", voter.id);
+            }
+            for observer in &quorum.observers {
+                let lag = observer
+                    .lag
+                    .map(|lag| format!("lag {lag}"))
+                    .unwrap_or_else(|| "lag unknown".into());
+                println!("  observer {}: {lag}", observer.id);
+            }
+        }
+    }
+}

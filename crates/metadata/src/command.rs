@@ -1,0 +1,929 @@
+//! The commands the metadata log holds and how each one changes the image.
+//!
+//! [`apply`] is pure: the same image, index, time and command give the same
+//! result on every node. Time comes from the entry (stamped by the proposer),
+//! never from the clock at apply time. The rules follow Kafka's KRaft
+//! controller: partition leaders come from the ISR, an ISR never becomes
+//! empty, and every change bumps the partition epoch.
+
+use std::collections::BTreeMap;
+
+use eddy_protocol::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+use crate::image::{
+    BrokerRegistration, ClusterEvent, MetadataImage, NO_LEADER, PartitionState, TopicImage,
+    UNCLEAN_LEADER_ELECTION_CONFIG,
+};
+
+/// A change to the cluster metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Sets the cluster id; a no-op once it is set.
+    InitCluster {
+        cluster_id: String,
+    },
+    /// Registers (or re-registers after a restart) a broker. It starts fenced.
+    RegisterBroker {
+        id: i32,
+        host: String,
+        port: u16,
+        controller_address: String,
+        incarnation: u64,
+    },
+    FenceBroker {
+        id: i32,
+        reason: String,
+    },
+    UnfenceBroker {
+        id: i32,
+    },
+    ControlledShutdown {
+        id: i32,
+    },
+    CreateTopic {
+        name: String,
+        id: u128,
+        partitions: i32,
+        replication_factor: i16,
+        /// Replicas per partition; when present it decides the partition
+        /// count and the replication factor.
+        assignments: Option<Vec<Vec<i32>>>,
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        /// The new total number of partitions.
+        count: i32,
+        /// Replicas for the new partitions only.
+        assignments: Option<Vec<Vec<i32>>>,
+    },
+    AlterTopicConfigs {
+        name: String,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+        /// AlterConfigs semantics: `set` becomes the whole override map.
+        replace_all: bool,
+    },
+    AllocateProducerIds {
+        broker_id: i32,
+        count: i64,
+    },
+    /// Sent by a partition leader to change the ISR.
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
+}
+
+/// What a successful command produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CommandOutput {
+    Done,
+    TopicCreated {
+        id: u128,
+        partitions: Vec<PartitionState>,
+    },
+    TopicDeleted {
+        id: u128,
+    },
+    /// The block `[first, first + count)`.
+    ProducerIds {
+        first: i64,
+        count: i64,
+    },
+    Partition(PartitionState),
+}
+
+/// Why a command was refused: Kafka's error code and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct CommandError {
+    #[serde(with = "error_code_as_i16")]
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl CommandError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub type CommandResult = Result<CommandOutput, CommandError>;
+
+mod error_code_as_i16 {
+    use eddy_protocol::ErrorCode;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(code: &ErrorCode, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i16(code.code())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ErrorCode, D::Error> {
+        let code = i16::deserialize(deserializer)?;
+        Ok(ErrorCode::from_code(code).unwrap_or(ErrorCode::UnknownServerError))
+    }
+}
+
+/// Applies `command`, the entry at log `index` proposed at `time_ms`.
+/// `unclean_default` is the broker default of
+/// `unclean.leader.election.enable`, used when the topic does not set it.
+pub fn apply(
+    image: &mut MetadataImage,
+    index: u64,
+    time_ms: i64,
+    command: &Command,
+    unclean_default: bool,
+) -> CommandResult {
+    let mut applier = Applier {
+        image,
+        index,
+        time_ms,
+        unclean_default,
+    };
+    let result = applier.apply(command);
+    image_invariants(applier.image);
+    result
+}
+
+/// Every live partition's leader is in its ISR and no ISR is empty.
+fn image_invariants(image: &MetadataImage) {
+    for topic in image.topics.values() {
+        for partition in &topic.partitions {
+            debug_assert!(!partition.isr.is_empty(), "empty ISR in {}", topic.name);
+            debug_assert!(
+                partition.is_offline() || partition.isr.contains(&partition.leader),
+                "leader outside the ISR in {}",
+                topic.name
+            );
+        }
+    }
+}
+
+struct Applier<'a> {
+    image: &'a mut MetadataImage,
+    index: u64,
+    time_ms: i64,
+    unclean_default: bool,
+}
+
+/// Who is being taken out of partition leadership, and why.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Departure {
+    Fenced,
+    ControlledShutdown,
+}
+
+impl Applier<'_> {
+    fn apply(&mut self, command: &Command) -> CommandResult {
+        match command {
+            Command::InitCluster { cluster_id } => self.init_cluster(cluster_id),
+            Command::RegisterBroker {
+                id,
+                host,
+                port,
+                controller_address,
+                incarnation,
+            } => self.register_broker(BrokerRegistration {
+                id: *id,
+                host: host.clone(),
+                port: *port,
+                controller_address: controller_address.clone(),
+                fenced: true,
+                in_controlled_shutdown: false,
+                incarnation: *incarnation,
+            }),
+            Command::FenceBroker { id, reason } => self.fence_broker(*id, reason),
+            Command::UnfenceBroker { id } => self.unfence_broker(*id),
+            Command::ControlledShutdown { id } => self.controlled_shutdown(*id),
+            Command::CreateTopic {
+                name,
+                id,
+                partitions,
+                replication_factor,
+                assignments,
+                configs,
+            } => self.create_topic(
+                name,
+                *id,
+                *partitions,
+                *replication_factor,
+                assignments.as_deref(),
+                configs,
+            ),
+            Command::DeleteTopic { name } => self.delete_topic(name),
+            Command::CreatePartitions {
+                name,
+                count,
+                assignments,
+            } => self.create_partitions(name, *count, assignments.as_deref()),
+            Command::AlterTopicConfigs {
+                name,
+                set,
+                delete,
+                replace_all,
+            } => self.alter_topic_configs(name, set, delete, *replace_all),
+            Command::AllocateProducerIds { broker_id, count } => {
+                self.allocate_producer_ids(*broker_id, *count)
+            }
+            Command::AlterPartition {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => self.alter_partition(
+                topic,
+                *partition,
+                *leader,
+                *leader_epoch,
+                *partition_epoch,
+                isr,
+            ),
+        }
+    }
+
+    fn event(
+        &mut self,
+        kind: &str,
+        text: String,
+        topic: Option<&str>,
+        partition: Option<i32>,
+        node: Option<i32>,
+    ) {
+        self.image.push_event(ClusterEvent {
+            index: self.index,
+            time_ms: self.time_ms,
+            kind: kind.to_string(),
+            text,
+            topic: topic.map(str::to_string),
+            partition,
+            node,
+        });
+    }
+
+    fn init_cluster(&mut self, cluster_id: &str) -> CommandResult {
+        if self.image.cluster_id.is_empty() && !cluster_id.is_empty() {
+            self.image.cluster_id = cluster_id.to_string();
+            self.event(
+                "cluster_initialized",
+                format!("cluster {cluster_id} created"),
+                None,
+                None,
+                None,
+            );
+        }
+        Ok(CommandOutput::Done)
+    }
+
+    fn register_broker(&mut self, registration: BrokerRegistration) -> CommandResult {
+        let id = registration.id;
+        let previous = self.image.brokers.get(&id).cloned();
+        if let Some(previous) = &previous
+            && previous.incarnation == registration.incarnation
+        {
+            // The same process again (e.g. a new controller re-proposing):
+            // refresh the endpoints, keep the state.
+            let broker = self.image.brokers.entry(id).or_insert(registration.clone());
+            broker.host = registration.host;
+            broker.port = registration.port;
+            broker.controller_address = registration.controller_address;
+            return Ok(CommandOutput::Done);
+        }
+        if previous.as_ref().is_some_and(BrokerRegistration::is_live) {
+            // A restarted process may have lost data it had acknowledged:
+            // take it out of leadership and ISRs as if it had been fenced.
+            self.fence_broker(id, &format!("node {id} restarted"))?;
+        }
+        let text = format!(
+            "node {id} registered at {}:{} (controller address {})",
+            registration.host, registration.port, registration.controller_address
+        );
+        self.image.brokers.insert(id, registration);
+        self.event("broker_registered", text, None, None, Some(id));
+        Ok(CommandOutput::Done)
+    }
+
+    fn known_broker(&self, id: i32) -> Result<&BrokerRegistration, CommandError> {
+        self.image.brokers.get(&id).ok_or_else(|| {
+            CommandError::new(
+                ErrorCode::BrokerNotAvailable,
+                format!("node {id} is not registered"),
+            )
+        })
+    }
+
+    fn fence_broker(&mut self, id: i32, reason: &str) -> CommandResult {
+        if !self.known_broker(id)?.is_live() {
+            return Ok(CommandOutput::Done);
+        }
+        if let Some(broker) = self.image.brokers.get_mut(&id) {
+            broker.fenced = true;
+        }
+        self.event("broker_fenced", reason.to_string(), None, None, Some(id));
+        self.move_leadership_away(id, Departure::Fenced);
+        Ok(CommandOutput::Done)
+    }
+
+    fn controlled_shutdown(&mut self, id: i32) -> CommandResult {
+        let broker = self.known_broker(id)?;
+        if broker.fenced || broker.in_controlled_shutdown {
+            return Ok(CommandOutput::Done);
+        }
+        if let Some(broker) = self.image.brokers.get_mut(&id) {
+            broker.in_controlled_shutdown = true;
+        }
+        self.event(
+            "controlled_shutdown",
+            format!("node {id} is shutting down; moving its partition leaders away"),
+            None,
+            None,
+            Some(id),
+        );
+        self.move_leadership_away(id, Departure::ControlledShutdown);
+        Ok(CommandOutput::Done)
+    }
+
+    /// Whether `id` may lead a partition or stay in an ISR on its own.
+    fn is_eligible(&self, id: i32) -> bool {
+        self.image
+            .brokers
+            .get(&id)
+            .is_some_and(|broker| broker.is_live() && !broker.in_controlled_shutdown)
+    }
+
+    fn unclean_allowed(&self, topic: &TopicImage) -> bool {
+        match topic.configs.get(UNCLEAN_LEADER_ELECTION_CONFIG) {
+            Some(value) => value.eq_ignore_ascii_case("true"),
+            None => self.unclean_default,
+        }
+    }
+
+    /// Elects new leaders for the partitions `id` leads and removes it from
+    /// the ISRs that have other members.
+    fn move_leadership_away(&mut self, id: i32, departure: Departure) {
+        let names: Vec<String> = self.image.topics.keys().cloned().collect();
+        for name in names {
+            let Some(topic) = self.image.topics.get(&name) else {
+                continue;
+            };
+            let unclean = self.unclean_allowed(topic);
+            let mut partitions = topic.partitions.clone();
+            for (index, partition) in partitions.iter_mut().enumerate() {
+                if !partition.replicas.contains(&id) {
+                    continue;
+                }
+                let index = index as i32;
+                self.remove_replica_from_lead(&name, index, partition, id, departure, unclean);
+            }
+            if let Some(topic) = self.image.topics.get_mut(&name) {
+                topic.partitions = partitions;
+            }
+        }
+    }
+
+    fn remove_replica_from_lead(
+        &mut self,
+        topic: &str,
+        index: i32,
+        partition: &mut PartitionState,
+        id: i32,
+        departure: Departure,
+        unclean: bool,
+    ) {
+        let has_other_isr_members = partition.isr.iter().any(|&member| member != id);
+        if partition.leader != id {
+            if partition.isr.contains(&id) && has_other_isr_members {
+                partition.isr.retain(|&member| member != id);
+                partition.partition_epoch += 1;
+            }
+            return;
+        }
+        let in_sync = partition.replicas.iter().copied().find(|&replica| {
+            replica != id && partition.isr.contains(&replica) && self.is_eligible(replica)
+        });
+        if let Some(new_leader) = in_sync {
+            partition.isr.retain(|&member| member != id);
+            self.change_leader(topic, index, partition, new_leader, "it was in sync");
+            return;
+        }
+        if departure == Departure::ControlledShutdown {
+            // Nobody else can take over: it keeps leading until it is gone.
+            return;
+        }
+        let out_of_sync = partition
+            .replicas
+            .iter()
+            .copied()
+            .find(|&replica| replica != id && self.is_eligible(replica));
+        if unclean && let Some(new_leader) = out_of_sync {
+            partition.isr = vec![new_leader];
+            self.change_leader(
+                topic,
+                index,
+                partition,
+                new_leader,
+                "it was not in sync (unclean election, records may be lost)",
+            );
+            return;
+        }
+        if has_other_isr_members {
+            partition.isr.retain(|&member| member != id);
+        }
+        partition.leader = NO_LEADER;
+        partition.leader_epoch += 1;
+        partition.partition_epoch += 1;
+        let isr = partition.isr.clone();
+        self.event(
+            "partition_offline",
+            format!("{topic}-{index}: offline; no in-sync replica is available (ISR {isr:?})"),
+            Some(topic),
+            Some(index),
+            Some(id),
+        );
+    }
+
+    fn change_leader(
+        &mut self,
+        topic: &str,
+        index: i32,
+        partition: &mut PartitionState,
+        new_leader: i32,
+        why: &str,
+    ) {
+        partition.leader = new_leader;
+        partition.leader_epoch += 1;
+        partition.partition_epoch += 1;
+        let epoch = partition.leader_epoch;
+        self.event(
+            "leader_elected",
+            format!("{topic}-{index}: node {new_leader} is leader (epoch {epoch}), {why}"),
+            Some(topic),
+            Some(index),
+            Some(new_leader),
+        );
+    }
+
+    fn unfence_broker(&mut self, id: i32) -> CommandResult {
+        let broker = self.known_broker(id)?;
+        if broker.is_live() && !broker.in_controlled_shutdown {
+            return Ok(CommandOutput::Done);
+        }
+        if let Some(broker) = self.image.brokers.get_mut(&id) {
+            broker.fenced = false;
+            broker.in_controlled_shutdown = false;
+        }
+        self.event(
+            "broker_unfenced",
+            format!("node {id} is heartbeating and may lead partitions"),
+            None,
+            None,
+            Some(id),
+        );
+        let names: Vec<String> = self.image.topics.keys().cloned().collect();
+        for name in names {
+            let Some(topic) = self.image.topics.get(&name) else {
+                continue;
+            };
+            let unclean = self.unclean_allowed(topic);
+            let mut partitions = topic.partitions.clone();
+            for (index, partition) in partitions.iter_mut().enumerate() {
+                if !partition.is_offline() {
+                    continue;
+                }
+                let index = index as i32;
+                if partition.isr.contains(&id) {
+                    self.change_leader(&name, index, partition, id, "it was in sync");
+                } else if unclean && partition.replicas.contains(&id) {
+                    partition.isr = vec![id];
+                    self.change_leader(
+                        &name,
+                        index,
+                        partition,
+                        id,
+                        "it was not in sync (unclean election, records may be lost)",
+                    );
+                }
+            }
+            if let Some(topic) = self.image.topics.get_mut(&name) {
+                topic.partitions = partitions;
+            }
+        }
+        Ok(CommandOutput::Done)
+    }
+
+    fn create_topic(
+        &mut self,
+        name: &str,
+        id: u128,
+        partitions: i32,
+        replication_factor: i16,
+        assignments: Option<&[Vec<i32>]>,
+        configs: &BTreeMap<String, String>,
+    ) -> CommandResult {
+        if self.image.topics.contains_key(name) {
+            return Err(CommandError::new(
+                ErrorCode::TopicAlreadyExists,
+                format!("topic '{name}' already exists"),
+            ));
+        }
+        let replicas = match assignments {
+            Some(assignments) => {
+                if assignments.is_empty() {
+                    return Err(CommandError::new(
+                        ErrorCode::InvalidPartitions,
+                        "the replica assignment has no partitions",
+                    ));
+                }
+                self.check_assignments(assignments, None)?;
+                assignments.to_vec()
+            }
+            None => {
+                if partitions < 1 {
+                    return Err(CommandError::new(
+                        ErrorCode::InvalidPartitions,
+                        format!("number of partitions must be at least 1, got {partitions}"),
+                    ));
+                }
+                self.place(name, 0, partitions, replication_factor)?
+            }
+        };
+        let states: Vec<PartitionState> = replicas
+            .into_iter()
+            .map(|replicas| self.new_partition(replicas))
+            .collect();
+        let count = states.len();
+        self.image.topics.insert(
+            name.to_string(),
+            TopicImage {
+                name: name.to_string(),
+                id,
+                configs: configs.clone(),
+                partitions: states.clone(),
+            },
+        );
+        let factor = states.first().map_or(0, |state| state.replicas.len());
+        self.event(
+            "topic_created",
+            format!("topic {name} created with {count} partitions, replication factor {factor}"),
+            Some(name),
+            None,
+            None,
+        );
+        Ok(CommandOutput::TopicCreated {
+            id,
+            partitions: states,
+        })
+    }
+
+    /// ISR = the live replicas; leader = the first of them.
+    fn new_partition(&self, replicas: Vec<i32>) -> PartitionState {
+        let isr: Vec<i32> = replicas
+            .iter()
+            .copied()
+            .filter(|&replica| self.image.is_live(replica))
+            .collect();
+        let leader = isr.first().copied().unwrap_or(NO_LEADER);
+        PartitionState {
+            isr,
+            leader,
+            replicas,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
+
+    /// Round-robin over the sorted live brokers, starting at an offset
+    /// derived from the topic name so that different topics' leaders spread.
+    fn place(
+        &self,
+        name: &str,
+        first_partition: i32,
+        count: i32,
+        replication_factor: i16,
+    ) -> Result<Vec<Vec<i32>>, CommandError> {
+        let live: Vec<i32> = self.image.live_brokers().map(|broker| broker.id).collect();
+        if replication_factor < 1 || replication_factor as usize > live.len() {
+            return Err(CommandError::new(
+                ErrorCode::InvalidReplicationFactor,
+                format!(
+                    "replication factor {replication_factor} cannot be reached: {} broker(s) alive",
+                    live.len()
+                ),
+            ));
+        }
+        let start = name_hash(name) as usize % live.len();
+        let placed = (first_partition..first_partition + count)
+            .map(|partition| {
+                (0..replication_factor as usize)
+                    .map(|replica| live[(start + partition as usize + replica) % live.len()])
+                    .collect()
+            })
+            .collect();
+        Ok(placed)
+    }
+
+    /// Same size per partition (`factor` when given), distinct registered
+    /// brokers, at least one of them alive.
+    fn check_assignments(
+        &self,
+        assignments: &[Vec<i32>],
+        factor: Option<usize>,
+    ) -> Result<(), CommandError> {
+        let invalid = |message: String| {
+            Err(CommandError::new(
+                ErrorCode::InvalidReplicaAssignment,
+                message,
+            ))
+        };
+        let expected = factor.unwrap_or_else(|| assignments.first().map_or(0, Vec::len));
+        for (partition, replicas) in assignments.iter().enumerate() {
+            if replicas.is_empty() {
+                return invalid(format!("partition {partition} has no replicas"));
+            }
+            if replicas.len() != expected {
+                return invalid(format!(
+                    "partition {partition} has {} replicas; the others have {expected}",
+                    replicas.len()
+                ));
+            }
+            for (position, replica) in replicas.iter().enumerate() {
+                if replicas[..position].contains(replica) {
+                    return invalid(format!("partition {partition} lists node {replica} twice"));
+                }
+                if self.image.broker(*replica).is_none() {
+                    return invalid(format!(
+                        "partition {partition}: node {replica} is not registered"
+                    ));
+                }
+            }
+            if !replicas.iter().any(|&replica| self.image.is_live(replica)) {
+                return invalid(format!(
+                    "all nodes assigned to partition {partition} are fenced"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_topic(&mut self, name: &str) -> CommandResult {
+        let topic = self
+            .image
+            .topics
+            .remove(name)
+            .ok_or_else(|| unknown_topic(name))?;
+        self.event(
+            "topic_deleted",
+            format!("topic {name} deleted"),
+            Some(name),
+            None,
+            None,
+        );
+        Ok(CommandOutput::TopicDeleted { id: topic.id })
+    }
+
+    fn create_partitions(
+        &mut self,
+        name: &str,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+    ) -> CommandResult {
+        let topic = self
+            .image
+            .topics
+            .get(name)
+            .ok_or_else(|| unknown_topic(name))?;
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(CommandError::new(
+                ErrorCode::InvalidPartitions,
+                format!(
+                    "topic {name} has {current} partitions; the new count must be larger, got {count}"
+                ),
+            ));
+        }
+        let factor = topic
+            .partitions
+            .first()
+            .map_or(1, |state| state.replicas.len());
+        let added = count - current;
+        let replicas = match assignments {
+            Some(assignments) => {
+                if assignments.len() != added as usize {
+                    return Err(CommandError::new(
+                        ErrorCode::InvalidReplicaAssignment,
+                        format!(
+                            "{} assignments given for {added} new partitions",
+                            assignments.len()
+                        ),
+                    ));
+                }
+                self.check_assignments(assignments, Some(factor))?;
+                assignments.to_vec()
+            }
+            None => self.place(name, current, added, factor as i16)?,
+        };
+        let states: Vec<PartitionState> = replicas
+            .into_iter()
+            .map(|replicas| self.new_partition(replicas))
+            .collect();
+        if let Some(topic) = self.image.topics.get_mut(name) {
+            topic.partitions.extend(states);
+        }
+        self.event(
+            "partitions_created",
+            format!("topic {name} now has {count} partitions (was {current})"),
+            Some(name),
+            None,
+            None,
+        );
+        Ok(CommandOutput::Done)
+    }
+
+    fn alter_topic_configs(
+        &mut self,
+        name: &str,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+        replace_all: bool,
+    ) -> CommandResult {
+        let topic = self
+            .image
+            .topics
+            .get_mut(name)
+            .ok_or_else(|| unknown_topic(name))?;
+        if replace_all {
+            topic.configs = set.clone();
+        } else {
+            topic
+                .configs
+                .extend(set.iter().map(|(key, value)| (key.clone(), value.clone())));
+            for key in delete {
+                topic.configs.remove(key);
+            }
+        }
+        let keys: Vec<&String> = set.keys().chain(delete.iter()).collect();
+        let text = format!("topic {name}: configs changed ({keys:?})");
+        self.event("topic_configs_altered", text, Some(name), None, None);
+        Ok(CommandOutput::Done)
+    }
+
+    fn allocate_producer_ids(&mut self, broker_id: i32, count: i64) -> CommandResult {
+        let first = self.image.next_producer_id;
+        let next = first.checked_add(count).filter(|_| count >= 1);
+        let Some(next) = next else {
+            return Err(CommandError::new(
+                ErrorCode::InvalidRequest,
+                format!("node {broker_id} asked for {count} producer ids after {first}"),
+            ));
+        };
+        self.image.next_producer_id = next;
+        Ok(CommandOutput::ProducerIds { first, count })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn alter_partition(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: &[i32],
+    ) -> CommandResult {
+        let unknown = || {
+            CommandError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("{topic}-{partition} does not exist"),
+            )
+        };
+        let state = self
+            .image
+            .partition(topic, partition)
+            .ok_or_else(unknown)?
+            .clone();
+        if leader != state.leader {
+            return Err(CommandError::new(
+                ErrorCode::NotLeaderOrFollower,
+                format!(
+                    "{topic}-{partition}: node {leader} is not the leader (the leader is {})",
+                    state.leader
+                ),
+            ));
+        }
+        if leader_epoch != state.leader_epoch {
+            return Err(CommandError::new(
+                ErrorCode::FencedLeaderEpoch,
+                format!(
+                    "{topic}-{partition}: leader epoch {leader_epoch} is not the current {}",
+                    state.leader_epoch
+                ),
+            ));
+        }
+        if partition_epoch != state.partition_epoch {
+            return Err(CommandError::new(
+                ErrorCode::InvalidUpdateVersion,
+                format!(
+                    "{topic}-{partition}: partition epoch {partition_epoch} is not the current {}",
+                    state.partition_epoch
+                ),
+            ));
+        }
+        if !isr.contains(&leader) {
+            return Err(CommandError::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "{topic}-{partition}: the new ISR {isr:?} does not contain the leader {leader}"
+                ),
+            ));
+        }
+        for (position, member) in isr.iter().enumerate() {
+            if isr[..position].contains(member) {
+                return Err(CommandError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("{topic}-{partition}: the new ISR {isr:?} lists node {member} twice"),
+                ));
+            }
+            let added = !state.isr.contains(member);
+            if added && (!state.replicas.contains(member) || !self.is_eligible(*member)) {
+                return Err(CommandError::new(
+                    ErrorCode::IneligibleReplica,
+                    format!(
+                        "{topic}-{partition}: node {member} cannot join the ISR (not a live replica)"
+                    ),
+                ));
+            }
+        }
+        let removed: Vec<i32> = state
+            .isr
+            .iter()
+            .copied()
+            .filter(|member| !isr.contains(member))
+            .collect();
+        let added: Vec<i32> = isr
+            .iter()
+            .copied()
+            .filter(|member| !state.isr.contains(member))
+            .collect();
+        let mut updated = state;
+        updated.isr = isr.to_vec();
+        updated.partition_epoch += 1;
+        if let Some(slot) = self
+            .image
+            .topics
+            .get_mut(topic)
+            .and_then(|image| image.partitions.get_mut(partition as usize))
+        {
+            *slot = updated.clone();
+        }
+        for node in removed {
+            self.event(
+                "isr_shrunk",
+                format!("{topic}-{partition}: node {node} fell out of sync; ISR is now {isr:?}"),
+                Some(topic),
+                Some(partition),
+                Some(node),
+            );
+        }
+        for node in added {
+            self.event(
+                "isr_expanded",
+                format!("{topic}-{partition}: node {node} caught up; ISR is now {isr:?}"),
+                Some(topic),
+                Some(partition),
+                Some(node),
+            );
+        }
+        Ok(CommandOutput::Partition(updated))
+    }
+}
+
+fn unknown_topic(name: &str) -> CommandError {
+    CommandError::new(
+        ErrorCode::UnknownTopicOrPartition,
+        format!("topic '{name}' does not exist"),
+    )
+}
+
+/// FNV-1a: stable across processes and versions, unlike std's hasher.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+#[path = "command_tests.rs"]
+mod tests;

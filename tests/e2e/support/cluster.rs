@@ -1,0 +1,266 @@
+//! A cluster of `eddy broker` processes for the failover suites: nodes
+//! 1..=N on free ports, each with its controller listener, all of them
+//! voters of the metadata quorum. Each node can be killed, stopped,
+//! paused and restarted on its ports and data, like the supervisor does.
+//!
+//! [`ClusterView`] reads what the cluster says about itself through the
+//! Kafka protocol (Metadata, DescribeQuorum), from whichever node answers.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_protocol::messages::{
+    DescribeQuorumRequest, MetadataRequest, MetadataResponse, RequestHeader,
+    describe_quorum_request::{PartitionData, TopicData},
+};
+use eddy_protocol::{ApiKey, RequestBody, RequestFrame, ResponseBody, ResponseFrame};
+
+use super::{Node, free_port, wait_until};
+
+/// How long a cluster may take from its first process to every node
+/// registered.
+const FORMATION_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one request to one node may take in a probe.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+}
+
+/// What one node reports: each partition's leader, epoch and ISR, the live
+/// nodes and the controller.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    pub brokers: Vec<i32>,
+    pub controller_id: i32,
+    pub metadata: MetadataResponse,
+}
+
+impl ClusterView {
+    /// (leader, leader epoch, isr) of one partition, if the topic is known.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<(i32, i32, Vec<i32>)> {
+        let topic = self
+            .metadata
+            .topics
+            .iter()
+            .find(|candidate| candidate.name.as_deref() == Some(topic))?;
+        let partition = topic
+            .partitions
+            .iter()
+            .find(|candidate| candidate.partition_index == partition)?;
+        Some((
+            partition.leader_id,
+            partition.leader_epoch,
+            partition.isr_nodes.clone(),
+        ))
+    }
+}
+
+impl Cluster {
+    /// Starts `count` nodes (voters of the metadata quorum) with broker
+    /// configs `settings`, and waits until every node lists all of them.
+    pub fn start(count: i32, settings: &[&str]) -> Cluster {
+        let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
+        let voters = ports
+            .iter()
+            .enumerate()
+            .take(5)
+            .map(|(index, (_, controller))| format!("{}@127.0.0.1:{controller}", index + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let nodes = ports
+            .iter()
+            .enumerate()
+            .map(|(index, (port, controller))| {
+                Node::start_member(
+                    index as i32 + 1,
+                    *port,
+                    vec![
+                        "--controller-listen".into(),
+                        format!("127.0.0.1:{controller}"),
+                        "--voters".into(),
+                        voters.clone(),
+                    ],
+                    settings,
+                )
+            })
+            .collect();
+        let cluster = Cluster { nodes };
+        cluster.wait_for_brokers(count as usize, FORMATION_TIMEOUT);
+        cluster
+    }
+
+    /// Every node's address, comma separated (clients' bootstrap servers).
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(Node::bootstrap)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn node(&mut self, node_id: i32) -> &mut Node {
+        &mut self.nodes[(node_id - 1) as usize]
+    }
+
+    /// What the first node that answers reports.
+    pub fn view(&self) -> Option<ClusterView> {
+        self.nodes
+            .iter()
+            .find_map(|node| view_of(&node.bootstrap()))
+    }
+
+    /// What node `node_id` reports, if it answers.
+    pub fn view_from(&self, node_id: i32) -> Option<ClusterView> {
+        view_of(&self.nodes[(node_id - 1) as usize].bootstrap())
+    }
+
+    /// Waits until some node lists `count` live brokers; panics otherwise.
+    pub fn wait_for_brokers(&self, count: usize, timeout: Duration) {
+        let formed = wait_until(timeout, || {
+            self.nodes
+                .iter()
+                .filter_map(|node| view_of(&node.bootstrap()))
+                .any(|view| view.brokers.len() == count)
+        });
+        assert!(
+            formed,
+            "the cluster did not list {count} live nodes within {timeout:?}; it says {:?}",
+            self.view().map(|view| view.brokers)
+        );
+    }
+
+    /// Waits until `condition` holds for the partition as its leader reports
+    /// it (a restarted node may still report what it knew before it died,
+    /// so the leader's word is the one that counts); returns (leader,
+    /// epoch, isr) then.
+    pub fn wait_for_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+        mut condition: impl FnMut(i32, i32, &[i32]) -> bool,
+    ) -> Option<(i32, i32, Vec<i32>)> {
+        let mut seen = None;
+        let held = wait_until(timeout, || {
+            for node in &self.nodes {
+                let Some((leader, _, _)) =
+                    view_of(&node.bootstrap()).and_then(|view| view.partition(topic, partition))
+                else {
+                    continue;
+                };
+                let Some(leader_node) = self.nodes.iter().find(|node| node.node_id() == leader)
+                else {
+                    continue;
+                };
+                if let Some(state) = view_of(&leader_node.bootstrap())
+                    .and_then(|view| view.partition(topic, partition))
+                    .filter(|state| state.0 == leader)
+                {
+                    let holds = condition(state.0, state.1, &state.2);
+                    seen = Some(state);
+                    if holds {
+                        return true;
+                    }
+                }
+            }
+            false
+        });
+        held.then_some(seen).flatten()
+    }
+
+    /// The active controller, as DescribeQuorum on any answering node says.
+    pub fn quorum_leader(&self) -> Option<i32> {
+        self.nodes.iter().find_map(|node| {
+            let response = request(
+                &node.bootstrap(),
+                RequestBody::DescribeQuorum(DescribeQuorumRequest {
+                    topics: vec![TopicData {
+                        topic_name: "__cluster_metadata".into(),
+                        partitions: vec![PartitionData {
+                            partition_index: 0,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                ApiKey::DescribeQuorum,
+                1,
+            )?;
+            let ResponseBody::DescribeQuorum(response) = response else {
+                return None;
+            };
+            let leader = response.topics.first()?.partitions.first()?.leader_id;
+            (leader >= 0).then_some(leader)
+        })
+    }
+}
+
+/// Metadata from one node, or `None` if it does not answer in time.
+pub fn view_of(bootstrap: &str) -> Option<ClusterView> {
+    let response = request(
+        bootstrap,
+        RequestBody::Metadata(MetadataRequest {
+            topics: None,
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        }),
+        ApiKey::Metadata,
+        12,
+    )?;
+    let ResponseBody::Metadata(metadata) = response else {
+        return None;
+    };
+    let mut brokers: Vec<i32> = metadata
+        .brokers
+        .iter()
+        .map(|broker| broker.node_id)
+        .collect();
+    brokers.sort_unstable();
+    Some(ClusterView {
+        brokers,
+        controller_id: metadata.controller_id,
+        metadata,
+    })
+}
+
+/// One request on a fresh connection; `None` on any failure or timeout.
+pub fn request(
+    bootstrap: &str,
+    body: RequestBody,
+    key: ApiKey,
+    version: i16,
+) -> Option<ResponseBody> {
+    let address = bootstrap.parse().ok()?;
+    let mut stream = TcpStream::connect_timeout(&address, PROBE_TIMEOUT).ok()?;
+    stream.set_read_timeout(Some(PROBE_TIMEOUT)).ok()?;
+    stream.set_write_timeout(Some(PROBE_TIMEOUT)).ok()?;
+    let frame = RequestFrame {
+        header: RequestHeader {
+            request_api_key: key as i16,
+            request_api_version: version,
+            correlation_id: 1,
+            client_id: Some("eddy-e2e-probe".into()),
+            ..Default::default()
+        },
+        body,
+    };
+    let mut encoded = frame.encode().ok()?;
+    let mut bytes = Vec::new();
+    while bytes::Buf::has_remaining(&encoded) {
+        let chunk = bytes::Buf::chunk(&encoded).to_vec();
+        bytes::Buf::advance(&mut encoded, chunk.len());
+        bytes.extend(chunk);
+    }
+    stream.write_all(&bytes).ok()?;
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).ok()?;
+    let length = usize::try_from(i32::from_be_bytes(length)).ok()?;
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).ok()?;
+    let decoded = ResponseFrame::decode(&Bytes::from(body), key, version).ok()?;
+    Some(decoded.body)
+}

@@ -270,15 +270,18 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Waits until this node is registered and unfenced, that is until
-    /// clients see it in Metadata. Returns whether that happened in time.
+    /// Waits until this process is registered and unfenced (not a previous
+    /// run of the node, which the replayed metadata still shows), that is
+    /// until clients see it in Metadata. Returns whether that happened in
+    /// time.
     pub async fn wait_registered(&self, timeout: Duration) -> bool {
         let mut images = self.metadata.subscribe();
+        let incarnation = self.metadata.incarnation();
         let registered = |image: &MetadataImage| {
             !image.cluster_id.is_empty()
-                && image
-                    .broker(self.node_id)
-                    .is_some_and(|registration| !registration.fenced)
+                && image.broker(self.node_id).is_some_and(|registration| {
+                    !registration.fenced && registration.incarnation == incarnation
+                })
         };
         tokio::time::timeout(timeout, async {
             loop {

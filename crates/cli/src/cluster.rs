@@ -284,6 +284,70 @@ async fn read_kafka_view(nodes: &[NodeStatus]) -> KafkaView {
     view
 }
 
+/// How recently the quorum leader must have heard from a voter for it to
+/// count as in contact (several election timeouts).
+const QUORUM_CONTACT_MS: i64 = 3000;
+
+/// Whether a majority of the metadata quorum's voters work together.
+#[derive(Debug)]
+struct QuorumHealth {
+    healthy: bool,
+    voters: usize,
+    in_contact: Vec<i32>,
+}
+
+impl QuorumHealth {
+    /// A voter is in contact when its process runs and the leader heard
+    /// from it lately (the leader itself counts when it runs).
+    fn judge(quorum: &QuorumInfo, nodes: &[NodeStatus]) -> QuorumHealth {
+        let running: BTreeSet<i32> = nodes
+            .iter()
+            .filter(|node| node.state == NodeState::Running)
+            .map(|node| i32::from(node.id))
+            .collect();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        let in_contact: Vec<i32> = quorum
+            .voters
+            .iter()
+            .filter(|voter| running.contains(&voter.id))
+            .filter(|voter| {
+                quorum.leader_id == Some(voter.id)
+                    || voter
+                        .last_fetch_timestamp_ms
+                        .is_some_and(|at| now_ms - at <= QUORUM_CONTACT_MS)
+            })
+            .map(|voter| voter.id)
+            .collect();
+        let leader_runs = quorum.leader_id.is_some_and(|id| running.contains(&id));
+        QuorumHealth {
+            healthy: leader_runs && in_contact.len() > quorum.voters.len() / 2,
+            voters: quorum.voters.len(),
+            in_contact,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let needed = self.voters / 2 + 1;
+        if self.healthy {
+            format!(
+                "healthy: {} of {} voters in contact",
+                self.in_contact.len(),
+                self.voters
+            )
+        } else {
+            format!(
+                "LOST: {} of {} voters in contact, {needed} needed; creating topics, \
+                 electing leaders and changing ISRs wait until a majority is back, \
+                 and acks=all writes time out",
+                self.in_contact.len(),
+                self.voters
+            )
+        }
+    }
+}
+
 impl KafkaView {
     /// The controller ids the nodes report (Metadata), deduplicated.
     fn controllers(&self) -> BTreeSet<i32> {
@@ -350,6 +414,17 @@ fn print_status_json(
             "quorum_leader": quorum_leader,
         },
         "quorum": view.quorum,
+        "quorum_health": view
+            .quorum
+            .as_ref()
+            .map(|quorum| {
+                let health = QuorumHealth::judge(quorum, &reply.nodes);
+                json!({
+                    "healthy": health.healthy,
+                    "voters": health.voters,
+                    "in_contact": health.in_contact,
+                })
+            }),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
@@ -405,7 +480,11 @@ fn print_status_text(data: &Path, supervisor_pid: u32, reply: &ControlReply, vie
                 .map(|id| format!("node {id}"))
                 .unwrap_or_else(|| "none (election in progress)".into());
             println!(
-                "metadata quorum: leader {leader}, epoch {}, high watermark {}",
+                "metadata quorum: {}",
+                QuorumHealth::judge(quorum, &reply.nodes).describe()
+            );
+            println!(
+                "  leader {leader}, epoch {}, high watermark {}",
                 quorum.leader_epoch, quorum.high_watermark
             );
             for voter in &quorum.voters {

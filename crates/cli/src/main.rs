@@ -86,8 +86,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(filter: &str) {
+    // The Raft library narrates every election at info; its warnings are
+    // what matter to someone reading a node's log.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("openraft=warn,{filter}")));
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)

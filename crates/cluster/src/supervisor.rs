@@ -612,7 +612,13 @@ mod tests {
                 .iter()
                 .any(|node| matches!(node.state, NodeState::Exited(_)))
         );
-        assert!(nodes.iter().all(|node| node.pid.is_none()));
+        // The others may still be on their way out; an exited one has no pid.
+        assert!(
+            nodes
+                .iter()
+                .filter(|node| matches!(node.state, NodeState::Exited(_)))
+                .all(|node| node.pid.is_none())
+        );
         drop(supervisor);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -66,6 +66,9 @@ struct Liveness {
     latest: Option<Heartbeat>,
     connection_id: Option<u64>,
     connection_closed_at: Option<Instant>,
+    /// Whether the broker has heartbeated to this controller since it took
+    /// over (a live broker does within a few heartbeat intervals).
+    heard_since_take_over: bool,
 }
 
 impl Liveness {
@@ -75,6 +78,7 @@ impl Liveness {
             latest: None,
             connection_id: None,
             connection_closed_at: None,
+            heard_since_take_over: false,
         }
     }
 }
@@ -84,6 +88,7 @@ pub(crate) struct Controller {
     brokers: BTreeMap<i32, Liveness>,
     was_leader: bool,
     learners_requested: HashMap<i32, Instant>,
+    took_over_at: Instant,
 }
 
 impl Controller {
@@ -93,6 +98,7 @@ impl Controller {
             brokers: BTreeMap::new(),
             was_leader: false,
             learners_requested: HashMap::new(),
+            took_over_at: Instant::now(),
         }
     }
 
@@ -130,6 +136,7 @@ impl Controller {
                 liveness.latest = Some(heartbeat);
                 liveness.connection_id = connection_id;
                 liveness.connection_closed_at = None;
+                liveness.heard_since_take_over = true;
             }
             ControllerEvent::ConnectionClosed { connection_id } => {
                 for liveness in self.brokers.values_mut() {
@@ -174,7 +181,9 @@ impl Controller {
             liveness.last_seen = now;
             liveness.latest = None;
             liveness.connection_closed_at = None;
+            liveness.heard_since_take_over = false;
         }
+        self.took_over_at = now;
         for &id in self.shared.image().brokers.keys() {
             self.brokers
                 .entry(id)
@@ -249,6 +258,12 @@ impl Controller {
     async fn fence_silent(&mut self) {
         let session_timeout = self.shared.session_timeout();
         let fast_fence = self.shared.fast_fence();
+        // A new controller hears from every live broker within a few
+        // heartbeats; one that stays silent died with the old controller
+        // (often it was the old controller), so it need not wait out the
+        // whole session timeout.
+        let take_over_grace =
+            (self.shared.heartbeat_interval() * 3 + fast_fence).min(session_timeout);
         let now = Instant::now();
         let image = self.shared.image();
         let mut to_fence = Vec::new();
@@ -265,6 +280,15 @@ impl Controller {
                     "node {} stopped heartbeating; fenced after {} ms",
                     broker.id,
                     session_timeout.as_millis()
+                );
+                to_fence.push((broker.id, reason));
+            } else if !liveness.heard_since_take_over
+                && now.duration_since(self.took_over_at) >= take_over_grace
+            {
+                let reason = format!(
+                    "node {} did not contact the new controller; fenced after {} ms",
+                    broker.id,
+                    take_over_grace.as_millis()
                 );
                 to_fence.push((broker.id, reason));
             } else if let Some(closed_at) = liveness.connection_closed_at

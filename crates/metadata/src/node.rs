@@ -278,7 +278,13 @@ impl MetadataNode {
         );
         shared.spawn(send_heartbeats(shared.clone(), shutdown_receiver));
 
-        if voters.contains_key(&node_id) {
+        // A node with a log has been initialised before (openraft logs an
+        // error when asked again).
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|error| MetadataError::Raft(error.to_string()))?;
+        if voters.contains_key(&node_id) && !initialized {
             let members: BTreeMap<u64, BasicNode> = voters
                 .iter()
                 .map(|(id, address)| (*id as u64, BasicNode::new(address)))
@@ -300,6 +306,12 @@ impl MetadataNode {
 
     pub fn node_id(&self) -> i32 {
         self.shared.node_id
+    }
+
+    /// This process's registration incarnation: a registration in the
+    /// image with another one is this node's previous run.
+    pub fn incarnation(&self) -> u64 {
+        self.shared.incarnation
     }
 
     /// The bound controller address.
@@ -405,6 +417,10 @@ impl Shared {
 
     pub(crate) fn session_timeout(&self) -> Duration {
         Duration::from_millis(self.config.session_timeout_ms)
+    }
+
+    pub(crate) fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.config.heartbeat_interval_ms.max(1))
     }
 
     pub(crate) fn fast_fence(&self) -> Duration {

@@ -290,8 +290,8 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     def(
         "offsets.topic.replication.factor",
         Int,
-        "1",
-        "Replication factor of __consumer_offsets.",
+        "3",
+        "Replication factor of __consumer_offsets (fewer when fewer nodes are alive when it is created).",
     ),
 ];
 
@@ -630,7 +630,7 @@ impl BrokerConfig {
     }
 
     pub fn offsets_topic_replication_factor(&self) -> i16 {
-        self.parsed("offsets.topic.replication.factor", 1)
+        self.parsed("offsets.topic.replication.factor", 3)
     }
 
     pub fn retention_check_interval_ms(&self) -> u64 {

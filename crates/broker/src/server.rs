@@ -46,6 +46,7 @@ pub async fn run(
     ));
     let groups = tokio::spawn(group_loop(broker.clone(), stopped.clone()));
     let replication = tokio::spawn(crate::replication::run(Arc::downgrade(&broker)));
+    let quorum = tokio::spawn(quorum_watch(broker.clone(), stopped.clone()));
     let cleaner = tokio::spawn(cleaner_loop(
         broker.clone(),
         config.cleaner_backoff_ms(),
@@ -99,6 +100,7 @@ pub async fn run(
     groups.abort();
     cleaner.abort();
     replication.abort();
+    quorum.abort();
     flush_all(&broker);
     broker.metadata.clone().shutdown().await;
     Ok(())
@@ -234,6 +236,49 @@ async fn cleaner_loop(broker: Arc<Broker>, backoff_ms: u64, mut stopped: watch::
                 }
             }
         }
+    }
+}
+
+/// How often the metadata quorum's health is looked at, and how long a
+/// starting node waits for one before saying so.
+const QUORUM_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+const QUORUM_WAIT_WARNING: Duration = Duration::from_secs(5);
+
+/// Says in the log when the metadata quorum is lost and when it is back,
+/// so that a node without a majority of voters explains why metadata
+/// changes and acks=all writes wait, instead of seeming to hang.
+async fn quorum_watch(broker: Arc<Broker>, mut stopped: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(QUORUM_CHECK_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let started = tokio::time::Instant::now();
+    let mut healthy_before = false;
+    let mut warned_at_start = false;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let quorum = broker.metadata.quorum();
+        let voters = quorum.voters.len().max(1);
+        if quorum.healthy && !healthy_before {
+            if warned_at_start || started.elapsed() > QUORUM_WAIT_WARNING {
+                tracing::info!(controller = ?quorum.leader_id, "the metadata quorum is back");
+            }
+        } else if !quorum.healthy && healthy_before {
+            tracing::warn!(
+                voters,
+                needed = voters / 2 + 1,
+                "metadata quorum lost: fewer than a majority of voters answer; topic changes, leader elections and ISR changes wait, and acks=all writes time out"
+            );
+        } else if !quorum.healthy && !warned_at_start && started.elapsed() > QUORUM_WAIT_WARNING {
+            warned_at_start = true;
+            tracing::warn!(
+                voters,
+                needed = voters / 2 + 1,
+                "still waiting for a metadata quorum: start more of the cluster's nodes"
+            );
+        }
+        healthy_before = quorum.healthy;
     }
 }
 

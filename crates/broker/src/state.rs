@@ -232,6 +232,7 @@ impl Broker {
         .map_err(|error| StartError::Metadata(error.to_string()))?;
         let (appended, _) = watch::channel(0);
         let (role_changes, _) = watch::channel(0);
+        let groups = GroupCoordinator::for_node(config.node_id, metadata.subscribe());
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             data_dir: data_dir.clone(),
@@ -242,7 +243,7 @@ impl Broker {
             appended,
             role_changes,
             producer_ids: Mutex::new(ProducerIds::default()),
-            groups: GroupCoordinator::new(),
+            groups,
             _lock: lock,
         });
         let image = broker.metadata.image();

@@ -258,12 +258,12 @@ impl Controller {
     async fn fence_silent(&mut self) {
         let session_timeout = self.shared.session_timeout();
         let fast_fence = self.shared.fast_fence();
-        // A new controller hears from every live broker within a few
-        // heartbeats; one that stays silent died with the old controller
-        // (often it was the old controller), so it need not wait out the
-        // whole session timeout.
-        let take_over_grace =
-            (self.shared.heartbeat_interval() * 3 + fast_fence).min(session_timeout);
+        // A live broker heartbeats to a new controller as soon as it learns
+        // of it, and every interval after; one that stays silent for two
+        // intervals died with the old controller (often it was the old
+        // controller), so it need not wait out the whole session timeout.
+        let take_over_grace = (self.shared.heartbeat_interval() * 2 + Duration::from_millis(100))
+            .min(session_timeout);
         let now = Instant::now();
         let image = self.shared.image();
         let mut to_fence = Vec::new();

@@ -813,9 +813,23 @@ async fn send_heartbeats(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
     let interval = Duration::from_millis(shared.config.heartbeat_interval_ms.max(1));
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A new controller hears from this node at once rather than at the next
+    // tick, so it can tell the live nodes from the dead ones sooner.
+    let mut metrics = shared.raft.metrics();
+    let mut leader = metrics.borrow().current_leader;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let current = metrics.borrow_and_update().current_leader;
+                if current == leader || current.is_none() {
+                    continue;
+                }
+                leader = current;
+            }
             _ = shutdown.changed() => return,
         }
         shared.send_heartbeat().await;

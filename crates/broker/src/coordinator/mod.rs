@@ -82,6 +82,11 @@ pub struct GroupCoordinator {
     owned: Mutex<BTreeSet<i32>>,
     /// Partitions of `__consumer_offsets` (0 until it exists).
     offsets_partitions: AtomicI32,
+    /// This node and the metadata it applies: a partition the metadata says
+    /// this node leads but that is not loaded yet is "loading", which
+    /// clients retry, rather than "not the coordinator", which some do not.
+    node_id: i32,
+    images: Option<tokio::sync::watch::Receiver<std::sync::Arc<eddy_metadata::MetadataImage>>>,
 }
 
 /// How long a commit waits for the in-sync replicas to copy it.
@@ -173,6 +178,20 @@ impl GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
             owned: Mutex::new(BTreeSet::new()),
             offsets_partitions: AtomicI32::new(0),
+            node_id: -1,
+            images: None,
+        }
+    }
+
+    /// A coordinator for node `node_id`, which applies `images`.
+    pub fn for_node(
+        node_id: i32,
+        images: tokio::sync::watch::Receiver<std::sync::Arc<eddy_metadata::MetadataImage>>,
+    ) -> Self {
+        Self {
+            node_id,
+            images: Some(images),
+            ..Self::new()
         }
     }
 
@@ -180,20 +199,26 @@ impl GroupCoordinator {
     /// `__consumer_offsets` and has loaded it.
     pub fn check_coordinator(&self, group_id: &str) -> Result<(), ErrorCode> {
         let partitions = self.offsets_partitions.load(Ordering::Relaxed);
-        if partitions == 0 {
-            return Err(ErrorCode::NotCoordinator);
-        }
-        let index = group_partition(group_id, partitions);
-        if self
-            .owned
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .contains(&index)
+        if partitions > 0
+            && lock_owned(&self.owned).contains(&group_partition(group_id, partitions))
         {
-            Ok(())
-        } else {
-            Err(ErrorCode::NotCoordinator)
+            return Ok(());
         }
+        let leads_in_metadata = self.images.as_ref().is_some_and(|images| {
+            let image = images.borrow();
+            image.topic(OFFSETS_TOPIC).is_some_and(|topic| {
+                let index = group_partition(group_id, topic.partitions.len() as i32);
+                topic
+                    .partitions
+                    .get(index as usize)
+                    .is_some_and(|state| state.leader == self.node_id)
+            })
+        });
+        Err(if leads_in_metadata {
+            ErrorCode::CoordinatorLoadInProgress
+        } else {
+            ErrorCode::NotCoordinator
+        })
     }
 
     // ------------------------------------------------------------ membership

@@ -20,7 +20,7 @@ impl PartitionLog {
     /// itself when it is a batch boundary, as truncation points are). Segments past it are
     /// deleted, indexes rebuilt, epochs after it forgotten, producer state rebuilt. An
     /// offset below the first segment empties the log and restarts it at `offset`.
-    /// Nothing happens for `offset >= log_end_offset`.
+    /// For `offset >= log_end_offset` only epochs starting at or after `offset` go.
     pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
         if offset < 0 {
             return Err(LogError::OffsetOutOfRange {
@@ -30,6 +30,12 @@ impl PartitionLog {
             });
         }
         if offset >= self.log_end_offset() {
+            // Nothing to cut from the log, but an epoch this replica began
+            // as leader without writing may start here, and the leader says
+            // it does not exist: forget it, as Kafka does.
+            if self.epochs.truncate_from_end(offset) {
+                self.epochs.persist()?;
+            }
             return Ok(());
         }
         let first_base = self

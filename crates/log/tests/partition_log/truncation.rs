@@ -84,3 +84,26 @@ fn truncation_below_the_start_lowers_the_start() {
         Err(LogError::OffsetOutOfRange { .. })
     ));
 }
+
+#[test]
+fn an_epoch_begun_without_a_write_is_forgotten_when_the_leader_never_had_it() {
+    // This replica led at epoch 2 from offset 6 but wrote nothing before it
+    // died; the new leader says epoch 0 ends at 6. Truncating to 6 cuts no
+    // record, but epoch 2 must go, or every fetch finds the same divergence.
+    let dir = test_dir();
+    let mut log = open(&dir.path, LogConfig::default());
+    append(&mut log, 3, 1_000);
+    append(&mut log, 3, 1_000);
+    log.assign_leader_epoch(2).expect("new leadership");
+    assert_eq!(log.latest_epoch(), Some(2));
+    log.truncate_to(6).expect("truncate at the end");
+    assert_eq!(log.log_end_offset(), 6);
+    assert_eq!(log.latest_epoch(), Some(0));
+    drop(log);
+    let log = open(&dir.path, LogConfig::default());
+    assert_eq!(
+        log.latest_epoch(),
+        Some(0),
+        "the forgotten epoch stays forgotten"
+    );
+}

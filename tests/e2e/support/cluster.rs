@@ -199,6 +199,105 @@ impl Cluster {
     }
 }
 
+/// (leader, leader epoch, isr) of one partition.
+pub type PartitionState = (i32, i32, Vec<i32>);
+
+/// The `__consumer_offsets` partition holding `group`: Kafka's
+/// `Utils.abs(group.hashCode()) % partitions`, with Java's UTF-16 string hash.
+pub fn group_partition(group: &str, partitions: i32) -> i32 {
+    let mut hash: i32 = 0;
+    for unit in group.encode_utf16() {
+        hash = hash.wrapping_mul(31).wrapping_add(i32::from(unit));
+    }
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    positive % partitions.max(1)
+}
+
+impl Cluster {
+    /// The node coordinating `group`: the leader of its `__consumer_offsets`
+    /// partition (the topic has `offsets_partitions` partitions), as that
+    /// leader reports it. `None` while the topic does not exist or the
+    /// partition has no leader.
+    pub fn group_coordinator(&self, group: &str, offsets_partitions: i32) -> Option<i32> {
+        let partition = group_partition(group, offsets_partitions);
+        self.wait_for_partition(
+            "__consumer_offsets",
+            partition,
+            Duration::ZERO,
+            |leader, _, _| leader > 0,
+        )
+        .map(|(leader, _, _)| leader)
+    }
+
+    /// Waits until every partition of each of `topics` has `replicas` in-sync
+    /// replicas, as each partition's leader reports it. On timeout, returns
+    /// the partitions still short, with their (leader, epoch, isr).
+    pub fn wait_for_full_isr(
+        &self,
+        topics: &[&str],
+        replicas: usize,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let mut short = Vec::new();
+        let in_sync = wait_until(timeout, || {
+            short = self.partitions_short_of(topics, replicas);
+            short.is_empty()
+        });
+        if in_sync {
+            Ok(())
+        } else {
+            Err(format!(
+                "not in sync after {timeout:?} (partition: leader, epoch, isr): {short:?}"
+            ))
+        }
+    }
+
+    /// The partitions of `topics` whose leader reports fewer than `replicas`
+    /// in-sync replicas (or which no leader reports).
+    fn partitions_short_of(
+        &self,
+        topics: &[&str],
+        replicas: usize,
+    ) -> Vec<(String, Option<PartitionState>)> {
+        let views: Vec<(i32, ClusterView)> = self
+            .nodes
+            .iter()
+            .filter_map(|node| Some((node.node_id(), view_of(&node.bootstrap())?)))
+            .collect();
+        let Some((_, any_view)) = views.first() else {
+            return vec![("no node answers".into(), None)];
+        };
+        let mut short = Vec::new();
+        for topic in topics {
+            let count = any_view
+                .metadata
+                .topics
+                .iter()
+                .find(|candidate| candidate.name.as_deref() == Some(*topic))
+                .map_or(0, |found| found.partitions.len() as i32);
+            if count == 0 {
+                short.push((format!("{topic} (unknown)"), None));
+            }
+            for partition in 0..count {
+                let reported = views.iter().find_map(|(_, view)| {
+                    let (leader, _, _) = view.partition(topic, partition)?;
+                    let (_, leader_view) = views.iter().find(|(id, _)| *id == leader)?;
+                    leader_view
+                        .partition(topic, partition)
+                        .filter(|state| state.0 == leader)
+                });
+                if reported
+                    .as_ref()
+                    .is_none_or(|(_, _, isr)| isr.len() < replicas)
+                {
+                    short.push((format!("{topic}-{partition}"), reported));
+                }
+            }
+        }
+        short
+    }
+}
+
 /// Metadata from one node, or `None` if it does not answer in time.
 pub fn view_of(bootstrap: &str) -> Option<ClusterView> {
     let response = request(
@@ -263,4 +362,68 @@ pub fn request(
     stream.read_exact(&mut body).ok()?;
     let decoded = ResponseFrame::decode(&Bytes::from(body), key, version).ok()?;
     Some(decoded.body)
+}
+
+/// How far above its client port `eddy cluster up` puts a node's
+/// controller port.
+pub const SUPERVISOR_CONTROLLER_PORT_OFFSET: u16 = 100;
+
+/// A base port for `eddy cluster up --nodes NODES --base-port PORT`: the
+/// client ports PORT..PORT+NODES and the controller ports 100 above were
+/// free a moment ago. Picked at random in 20000-30000 (below Linux's
+/// ephemeral range) so parallel runs rarely collide.
+pub fn free_base_port(nodes: u16) -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let port_free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    for _ in 0..200 {
+        let mut hasher = std::hash::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let base = 20_000 + (hasher.finish() % 10_000) as u16;
+        let all_free = (0..nodes)
+            .flat_map(|offset| {
+                [
+                    base + offset,
+                    base + SUPERVISOR_CONTROLLER_PORT_OFFSET + offset,
+                ]
+            })
+            .all(port_free);
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no free port range for {nodes} nodes");
+}
+
+impl Cluster {
+    /// Waits until every node that answers reports the same state of the
+    /// partition and `condition` holds for it; returns (leader, epoch, isr)
+    /// then. Stricter than [`Cluster::wait_for_partition`]: a node restarted
+    /// a moment ago may still see itself as the leader it was before it
+    /// died, and confirm its own claim.
+    pub fn wait_for_agreed_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+        mut condition: impl FnMut(i32, i32, &[i32]) -> bool,
+    ) -> Option<(i32, i32, Vec<i32>)> {
+        let mut agreed = None;
+        let held = wait_until(timeout, || {
+            let states: Vec<Option<(i32, i32, Vec<i32>)>> = self
+                .nodes
+                .iter()
+                .filter_map(|node| view_of(&node.bootstrap()))
+                .map(|view| view.partition(topic, partition))
+                .collect();
+            let Some(Some(first)) = states.first() else {
+                return false;
+            };
+            if states.iter().any(|state| state.as_ref() != Some(first)) {
+                return false;
+            }
+            agreed = Some(first.clone());
+            condition(first.0, first.1, &first.2)
+        });
+        held.then_some(agreed).flatten()
+    }
 }

@@ -518,3 +518,17 @@ pub fn assert_describes_one_broker_cluster(
         json!([{"name": topic, "partitions": partitions}])
     );
 }
+
+/// A running process's resident set (VmRSS in `/proc/PID/status`), in KiB;
+/// `None` if the process is gone or the kernel does not say.
+pub fn resident_set_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}

@@ -230,8 +230,8 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     def(
         "controller.quorum.election.timeout.ms",
         Int,
-        "500",
-        "Metadata quorum election timeout; a follower waits between this and twice this before standing (Kafka: 1000).",
+        "400",
+        "Metadata quorum election timeout: a follower that stops hearing from the controller stands after between this and twice this, once the old controller's lease (twice this) has run out (Kafka: 1000).",
     ),
     def(
         "replica.lag.time.max.ms",
@@ -614,7 +614,7 @@ impl BrokerConfig {
     }
 
     pub fn election_timeout_ms(&self) -> u64 {
-        self.parsed("controller.quorum.election.timeout.ms", 500)
+        self.parsed("controller.quorum.election.timeout.ms", 400)
     }
 
     pub fn replica_lag_time_max_ms(&self) -> i64 {

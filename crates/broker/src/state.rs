@@ -315,6 +315,13 @@ impl Broker {
         let broker_config = self.broker_config();
         let mut changed = false;
         let mut offsets_roles = Vec::new();
+        // Until this process is registered and unfenced, the image may be
+        // the one a previous run left (replayed before the quorum caught
+        // this node up): it must not lead on that word.
+        let incarnation = self.metadata.incarnation();
+        let registered = image.broker(self.node_id).is_some_and(|registration| {
+            !registration.fenced && registration.incarnation == incarnation
+        });
         for (name, topic_image) in &image.topics {
             let id = Uuid::from_u128(topic_image.id);
             let config = TopicConfig {
@@ -352,7 +359,10 @@ impl Broker {
             let log_config = config.log_config(&broker_config);
             for (index, state) in topic_image.partitions.iter().enumerate() {
                 let index = index as i32;
-                let assignment = assignment_of(state);
+                let mut assignment = assignment_of(state);
+                if !registered && assignment.leader == self.node_id {
+                    assignment.leader = -1;
+                }
                 let existing = topic.partition(index);
                 if !state.replicas.contains(&self.node_id) {
                     if let Some(partition) = existing {

@@ -259,11 +259,12 @@ impl Controller {
         let session_timeout = self.shared.session_timeout();
         let fast_fence = self.shared.fast_fence();
         // A live broker heartbeats to a new controller as soon as it learns
-        // of it, and every interval after; one that stays silent for two
-        // intervals died with the old controller (often it was the old
-        // controller), so it need not wait out the whole session timeout.
-        let take_over_grace = (self.shared.heartbeat_interval() * 2 + Duration::from_millis(100))
-            .min(session_timeout);
+        // of it (within a raft heartbeat of the election); one still silent
+        // after a heartbeat interval and a margin died with the old
+        // controller (often it was the old controller), so it need not wait
+        // out the whole session timeout.
+        let take_over_grace =
+            (self.shared.heartbeat_interval() + Duration::from_millis(200)).min(session_timeout);
         let now = Instant::now();
         let image = self.shared.image();
         let mut to_fence = Vec::new();

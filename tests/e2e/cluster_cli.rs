@@ -50,7 +50,7 @@ impl Cluster {
             .prefix("eddy-cluster-e2e-")
             .tempdir()
             .expect("temporary cluster directory");
-        let base_port = free_base_port(NODES);
+        let base_port = support::cluster::free_base_port(NODES);
         let mut cluster = Cluster {
             home,
             base_port,
@@ -264,25 +264,6 @@ fn port_free(port: u16) -> bool {
 
 fn refuses(address: &str) -> bool {
     TcpStream::connect(address).is_err()
-}
-
-/// A base port such that the client ports base..base+nodes and the
-/// controller ports 100 above are all free, picked at random in 20000-30000
-/// (below Linux's ephemeral range) so parallel tests rarely collide.
-fn free_base_port(nodes: u16) -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    for _ in 0..200 {
-        let mut hasher = std::hash::RandomState::new().build_hasher();
-        hasher.write_u32(std::process::id());
-        let base = 20_000 + (hasher.finish() % 10_000) as u16;
-        let all_free = (0..nodes)
-            .flat_map(|offset| [base + offset, base + CONTROLLER_OFFSET + offset])
-            .all(port_free);
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no free port range for {nodes} nodes");
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -522,7 +503,7 @@ fn commands_without_a_running_cluster_say_how_to_start_one() {
 
 #[test]
 fn up_on_a_taken_port_names_the_port() {
-    let base_port = free_base_port(NODES);
+    let base_port = support::cluster::free_base_port(NODES);
     let _holder = TcpListener::bind(("127.0.0.1", base_port + 1)).expect("holding a port");
     let home = tempfile::tempdir().expect("temporary directory");
     let finished = support::run(

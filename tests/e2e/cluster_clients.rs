@@ -41,22 +41,6 @@ const CLUSTER_SETTINGS: &[&str] = &["offsets.topic.replication.factor=3"];
 /// Longer than the script's own watchdog, which says what hung.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(150);
 
-/// A producer as a careful application configures it: idempotent, acks=all,
-/// retrying through leader moves.
-fn durable_config(bootstrap: &str) -> rdkafka::ClientConfig {
-    let mut config = kafka::client_config(bootstrap);
-    config
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("message.timeout.ms", "60000")
-        .set("retry.backoff.ms", "50")
-        .set("request.timeout.ms", "5000")
-        .set("socket.timeout.ms", "5000")
-        .set("topic.metadata.refresh.interval.ms", "1000");
-    config
-}
-
 /// Starts a cluster with a topic of `partitions` partitions, three replicas
 /// each, all in sync.
 fn cluster_with_topic(topic: &str, partitions: i32) -> Cluster {
@@ -312,7 +296,7 @@ fn record(partition: i32, sequence: usize) -> Outgoing {
 /// Produces records `from..to` of each partition; fails the test unless all
 /// are acknowledged.
 fn produce(bootstrap: &str, topic: &str, partitions: i32, from: usize, to: usize) {
-    let producer = RecordingProducer::new(&durable_config(bootstrap));
+    let producer = RecordingProducer::new(&kafka::durable_producer_config(bootstrap));
     for sequence in from..to {
         for partition in 0..partitions {
             producer.send(topic, partition, sequence, &record(partition, sequence));
@@ -521,13 +505,14 @@ fn a_controlled_shutdown_moves_leadership_before_exit_and_loses_no_delivery() {
         .wait_for_partition(topic, 0, FAILOVER_TIMEOUT, |leader, _, _| leader > 0)
         .expect("a leader");
     let context = LoggingRecorder::default();
-    let producer: ThreadedProducer<LoggingRecorder> = durable_config(&cluster.bootstrap())
-        .set("debug", "msg")
-        // Otherwise rust-rdkafka caps librdkafka's log at the `log` crate's
-        // level, which no logger raised.
-        .set_log_level(RDKafkaLogLevel::Debug)
-        .create_with_context(context.clone())
-        .expect("producer");
+    let producer: ThreadedProducer<LoggingRecorder> =
+        kafka::durable_producer_config(&cluster.bootstrap())
+            .set("debug", "msg")
+            // Otherwise rust-rdkafka caps librdkafka's log at the `log` crate's
+            // level, which no logger raised.
+            .set_log_level(RDKafkaLogLevel::Debug)
+            .create_with_context(context.clone())
+            .expect("producer");
     let stop = Arc::new(AtomicBool::new(false));
     let sent = std::thread::scope(|scope| {
         let sender = scope.spawn(|| {

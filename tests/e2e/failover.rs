@@ -20,22 +20,8 @@ use support::kafka::{
 /// broker.session.timeout.ms at most, 200 ms when the process is gone).
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A producer as a careful application configures it: idempotent,
-/// acks=all, retrying through leader moves.
 fn durable_producer(bootstrap: &str) -> RecordingProducer {
-    let mut config = kafka::client_config(bootstrap);
-    config
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("message.timeout.ms", "60000")
-        .set("retry.backoff.ms", "50")
-        // A paused (SIGSTOPped) node never answers: give up on it in 5 s
-        // rather than librdkafka's 30, then find the new leader.
-        .set("request.timeout.ms", "5000")
-        .set("socket.timeout.ms", "5000")
-        .set("topic.metadata.refresh.interval.ms", "1000");
-    RecordingProducer::new(&config)
+    RecordingProducer::new(&kafka::durable_producer_config(bootstrap))
 }
 
 fn record(partition: i32, sequence: usize) -> Outgoing {

@@ -52,6 +52,23 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
     config
 }
 
+/// A producer config as a careful application sets it: idempotent,
+/// acks=all, retrying through leader moves, and giving up on a node that
+/// does not answer (a paused one) after 5 s rather than librdkafka's 30.
+pub fn durable_producer_config(bootstrap: &str) -> ClientConfig {
+    let mut config = client_config(bootstrap);
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "60000")
+        .set("retry.backoff.ms", "50")
+        .set("request.timeout.ms", "5000")
+        .set("socket.timeout.ms", "5000")
+        .set("topic.metadata.refresh.interval.ms", "1000");
+    config
+}
+
 /// Creates a topic with `partitions` partitions (replication factor 1) and
 /// topic configs, and fails the test unless the node reports success.
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32, configs: &[(&str, &str)]) {

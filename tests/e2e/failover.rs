@@ -150,6 +150,22 @@ fn killing_the_leader_moves_leadership_and_librdkafka_keeps_producing() {
             isr.contains(&leader) && isr.len() == 3
         })
         .unwrap_or_else(|| panic!("node {leader} did not rejoin the ISR of {topic}-0"));
+    // The controller said why, in the events topic any client can read.
+    let events = values(&read_partition(&cluster.bootstrap(), "__eddy_events", 0));
+    let said = |kind: &str, node: i32| {
+        events.iter().any(|event| {
+            let event: serde_json::Value = serde_json::from_str(event).unwrap_or_default();
+            event["kind"] == kind && event["node"] == node
+        })
+    };
+    assert!(
+        said("broker_fenced", leader),
+        "no broker_fenced event for node {leader} in {events:#?}"
+    );
+    assert!(
+        said("leader_elected", new_leader),
+        "no leader_elected event for node {new_leader} in {events:#?}"
+    );
     let acknowledged = acknowledged_by_partition(&producer, per_partition);
     for partition in 0..3 {
         let sequences = acknowledged.get(&partition).cloned().unwrap_or_default();

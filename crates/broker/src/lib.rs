@@ -17,6 +17,7 @@
 pub mod config;
 mod connection;
 pub mod coordinator;
+pub mod events;
 pub mod handlers;
 pub mod replica;
 pub mod replication;

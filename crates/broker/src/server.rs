@@ -47,6 +47,7 @@ pub async fn run(
     let groups = tokio::spawn(group_loop(broker.clone(), stopped.clone()));
     let replication = tokio::spawn(crate::replication::run(Arc::downgrade(&broker)));
     let quorum = tokio::spawn(quorum_watch(broker.clone(), stopped.clone()));
+    let events = tokio::spawn(crate::events::run(Arc::downgrade(&broker)));
     let cleaner = tokio::spawn(cleaner_loop(
         broker.clone(),
         config.cleaner_backoff_ms(),
@@ -101,6 +102,7 @@ pub async fn run(
     cleaner.abort();
     replication.abort();
     quorum.abort();
+    events.abort();
     flush_all(&broker);
     broker.metadata.clone().shutdown().await;
     Ok(())

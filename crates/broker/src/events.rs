@@ -77,7 +77,14 @@ async fn create_topic(broker: &Arc<Broker>, image: &MetadataImage) {
     if broker.metadata.controller_id() != Some(broker.node_id) {
         return;
     }
-    let live = image.live_brokers().count().clamp(1, 3) as i16;
+    // Wait for the voters to register, so the topic gets their replicas
+    // rather than only the first node's.
+    let wanted = broker.metadata.quorum().voters.len().clamp(1, 3);
+    let live = image.live_brokers().count();
+    if live < wanted {
+        return;
+    }
+    let live = live.clamp(1, 3) as i16;
     let result = broker
         .propose(Command::CreateTopic {
             name: EVENTS_TOPIC.to_string(),

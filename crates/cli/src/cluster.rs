@@ -148,13 +148,19 @@ pub(crate) fn run(command: ClusterCommand) -> anyhow::Result<()> {
 
 impl DataArgs {
     fn resolve(self) -> anyhow::Result<PathBuf> {
-        match self.data {
-            Some(data) => Ok(data),
-            None => Ok(directories::ProjectDirs::from("dev", "eddy", "eddy")
-                .context("no home directory to keep the cluster's data in; pass --data DIR")?
-                .data_dir()
-                .join("cluster")),
-        }
+        data_dir(self.data)
+    }
+}
+
+/// The local cluster's data directory: `data`, or the platform data dir's
+/// `cluster` folder (the same one the app uses).
+pub(crate) fn data_dir(data: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match data {
+        Some(data) => Ok(data),
+        None => Ok(directories::ProjectDirs::from("dev", "eddy", "eddy")
+            .context("no home directory to keep the cluster's data in; pass --data DIR")?
+            .data_dir()
+            .join("cluster")),
     }
 }
 

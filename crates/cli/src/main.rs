@@ -6,6 +6,7 @@
 //! for each node.
 
 mod cluster;
+mod serve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,16 @@ enum Command {
     /// restart, down.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// The console in a browser: start the local cluster (or watch a remote
+    /// one with --bootstrap) and serve the UI on 127.0.0.1.
+    #[command(
+        long_about = "The console in a browser: the same views as the desktop app, served on \
+127.0.0.1 only. Starts the local cluster in DIR as the app does (3 nodes on 19092-19094 by \
+default, reusing its data), or watches a remote Kafka cluster with --bootstrap. Prints a URL \
+with a per-run token; only that URL (and only pages served from this address) can drive it. \
+Ctrl-C stops the console and the local cluster."
+    )]
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args)]
@@ -82,7 +93,27 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Broker(args) => run_broker(args),
         Command::Cluster(command) => cluster::run(command),
+        Command::Serve(args) => serve::run(args),
     }
+}
+
+/// 128 random bits as hex, from the OS (per-run secrets such as the
+/// console's token).
+fn random_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let from_os = std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .is_ok();
+    if !from_os {
+        use std::hash::{BuildHasher, Hasher};
+        for (index, chunk) in bytes.chunks_mut(8).enumerate() {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_usize(index);
+            chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+        }
+    }
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn init_logging(filter: &str) {

@@ -10,10 +10,10 @@ use eddy_protocol::messages::{
     MetadataResponse,
 };
 use eddy_protocol::{ApiKey, ErrorCode};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::client::Client;
-use crate::error::{ClientError, error_code};
+use crate::error::{ClientError, check, failure, optional_code_name};
 
 /// The metadata log's topic, whose partition 0 DescribeQuorum reports on.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
@@ -44,7 +44,7 @@ pub struct TopicInfo {
     /// Kafka's base64 form; empty when the node sends no id.
     pub topic_id: String,
     pub internal: bool,
-    #[serde(serialize_with = "error_name")]
+    #[serde(serialize_with = "optional_code_name")]
     pub error: Option<ErrorCode>,
     pub partitions: Vec<PartitionInfo>,
 }
@@ -58,7 +58,7 @@ pub struct PartitionInfo {
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
     pub offline_replicas: Vec<i32>,
-    #[serde(serialize_with = "error_name")]
+    #[serde(serialize_with = "optional_code_name")]
     pub error: Option<ErrorCode>,
 }
 
@@ -126,10 +126,14 @@ impl QuorumInfo {
 impl Client {
     /// Cluster metadata from the first bootstrap node that answers.
     pub async fn metadata(&mut self) -> Result<ClusterMetadata, ClientError> {
-        self.first_answer(async |client: &mut Client, address: &str| {
-            client.metadata_from(address).await
-        })
-        .await
+        let mut nodes = self.bootstrap_nodes();
+        while let Some(address) = nodes.next_address() {
+            match self.metadata_from(&address).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => nodes.failed(error)?,
+            }
+        }
+        Err(nodes.exhausted())
     }
 
     /// Cluster metadata as the node at `address` sees it.
@@ -145,10 +149,14 @@ impl Client {
 
     /// DescribeCluster from the first bootstrap node that answers.
     pub async fn describe_cluster(&mut self) -> Result<ClusterDescription, ClientError> {
-        self.first_answer(async |client: &mut Client, address: &str| {
-            client.describe_cluster_from(address).await
-        })
-        .await
+        let mut nodes = self.bootstrap_nodes();
+        while let Some(address) = nodes.next_address() {
+            match self.describe_cluster_from(&address).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => nodes.failed(error)?,
+            }
+        }
+        Err(nodes.exhausted())
     }
 
     pub async fn describe_cluster_from(
@@ -184,10 +192,14 @@ impl Client {
     /// The metadata quorum from the first bootstrap node that answers;
     /// `None` when that node does not offer DescribeQuorum.
     pub async fn describe_quorum(&mut self) -> Result<Option<QuorumInfo>, ClientError> {
-        self.first_answer(async |client: &mut Client, address: &str| {
-            client.describe_quorum_from(address).await
-        })
-        .await
+        let mut nodes = self.bootstrap_nodes();
+        while let Some(address) = nodes.next_address() {
+            match self.describe_quorum_from(&address).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => nodes.failed(error)?,
+            }
+        }
+        Err(nodes.exhausted())
     }
 
     pub async fn describe_quorum_from(
@@ -342,29 +354,6 @@ fn cluster_metadata(address: &str, response: MetadataResponse) -> ClusterMetadat
 }
 
 /// Kafka sends -1 for "no such node".
-fn known_id(id: i32) -> Option<i32> {
+pub(crate) fn known_id(id: i32) -> Option<i32> {
     (id >= 0).then_some(id)
-}
-
-fn failure(code: i16) -> Option<ErrorCode> {
-    (code != ErrorCode::None.code()).then(|| error_code(code))
-}
-
-fn check(address: &str, key: ApiKey, code: i16, message: Option<&str>) -> Result<(), ClientError> {
-    match failure(code) {
-        None => Ok(()),
-        Some(code) => Err(ClientError::Kafka {
-            address: address.to_string(),
-            api: key.name(),
-            code,
-            message: message.map(str::to_string),
-        }),
-    }
-}
-
-fn error_name<S: Serializer>(error: &Option<ErrorCode>, serializer: S) -> Result<S::Ok, S::Error> {
-    match error {
-        Some(code) => serializer.serialize_str(code.name()),
-        None => serializer.serialize_none(),
-    }
 }

@@ -85,6 +85,20 @@ impl Connection {
         self.version_for(key).is_some()
     }
 
+    /// Whether the node closed this connection, or sent something nobody
+    /// asked for, while it sat idle; either way it cannot be used. Checked
+    /// before reusing a connection, so that a request to a node that died
+    /// meanwhile is never sent into a dead socket (where a write could not
+    /// tell whether it was applied).
+    pub fn is_broken(&self) -> bool {
+        let mut probe = [0u8; 1];
+        match self.stream.try_read(&mut probe) {
+            Err(error) => error.kind() != std::io::ErrorKind::WouldBlock,
+            // End of stream, or bytes between requests and responses.
+            Ok(_) => true,
+        }
+    }
+
     /// Changes the bound on each later request.
     pub fn set_request_timeout(&mut self, timeout: Duration) {
         self.request_timeout = timeout;
@@ -110,7 +124,73 @@ impl Connection {
     where
         R: Request + Into<RequestBody>,
     {
-        let body = self.exchange(request.into(), version).await?;
+        let timeout = self.request_timeout;
+        self.send_at_within(request, version, timeout).await
+    }
+
+    /// Sends `request` at the highest version both sides support that is
+    /// at most `max_version` (when given), allowing `timeout` for the
+    /// answer: a request the node may hold (a Fetch waiting for data, a
+    /// JoinGroup waiting for a rebalance) needs more than the usual bound.
+    pub async fn send_with<R>(
+        &mut self,
+        request: R,
+        max_version: Option<i16>,
+        timeout: Duration,
+    ) -> Result<R::Response, ClientError>
+    where
+        R: Request + Into<RequestBody>,
+    {
+        let version = self
+            .version_at_most(R::KEY, max_version.unwrap_or(i16::MAX))
+            .ok_or_else(|| ClientError::Unsupported {
+                address: self.address.clone(),
+                api: R::KEY.name(),
+            })?;
+        self.send_at_within(request, version, timeout).await
+    }
+
+    /// Sends `request` at the highest common version and does not wait for
+    /// an answer: for requests the node never answers (Produce with acks=0).
+    pub async fn send_unanswered<R>(&mut self, request: R) -> Result<(), ClientError>
+    where
+        R: Request + Into<RequestBody>,
+    {
+        let version = self
+            .version_for(R::KEY)
+            .ok_or_else(|| ClientError::Unsupported {
+                address: self.address.clone(),
+                api: R::KEY.name(),
+            })?;
+        let key = R::KEY;
+        let (bytes, _) = self.frame(request.into(), version)?;
+        let timeout = self.request_timeout;
+        let address = self.address.clone();
+        match tokio::time::timeout(timeout, self.stream.write_all(&bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(ClientError::Io {
+                address,
+                api: key.name(),
+                source,
+            }),
+            Err(_) => Err(ClientError::Timeout {
+                address,
+                api: key.name(),
+                timeout,
+            }),
+        }
+    }
+
+    async fn send_at_within<R>(
+        &mut self,
+        request: R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, ClientError>
+    where
+        R: Request + Into<RequestBody>,
+    {
+        let body = self.exchange(request.into(), version, timeout).await?;
         let mut decoder = Decoder::new(&body);
         R::Response::decode(&mut decoder, version)
             .map_err(|source| self.decode_error(R::KEY, source))
@@ -119,9 +199,14 @@ impl Connection {
     /// The highest version of `key` that both this client (eddy-protocol's
     /// stable versions) and the node support.
     fn version_for(&self, key: ApiKey) -> Option<i16> {
+        self.version_at_most(key, i16::MAX)
+    }
+
+    /// The highest version of `key` both sides support, capped at `cap`.
+    fn version_at_most(&self, key: ApiKey, cap: i16) -> Option<i16> {
         let ours = key.info();
         let theirs = self.supported_versions(key)?;
-        let highest = ours.max_stable_version.min(theirs.max);
+        let highest = ours.max_stable_version.min(theirs.max).min(cap);
         let lowest = ours.min_version.max(theirs.min);
         (highest >= lowest).then_some(highest)
     }
@@ -168,7 +253,8 @@ impl Connection {
         request: ApiVersionsRequest,
         version: i16,
     ) -> Result<ApiVersionsResponse, ClientError> {
-        let body = self.exchange(request.into(), version).await?;
+        let timeout = self.request_timeout;
+        let body = self.exchange(request.into(), version, timeout).await?;
         let mut decoder = Decoder::new(&body);
         let code = decoder
             .i16("ApiVersionsResponse.ErrorCode")
@@ -185,30 +271,15 @@ impl Connection {
     }
 
     /// Writes one request and reads its response, returning the response
-    /// body (after the header), all within the request timeout.
-    async fn exchange(&mut self, body: RequestBody, version: i16) -> Result<Bytes, ClientError> {
+    /// body (after the header), all within `timeout`.
+    async fn exchange(
+        &mut self,
+        body: RequestBody,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<Bytes, ClientError> {
         let key = body.api_key();
-        self.correlation_id = self.correlation_id.wrapping_add(1);
-        let correlation_id = self.correlation_id;
-        let frame = RequestFrame {
-            header: RequestHeader {
-                request_api_key: key as i16,
-                request_api_version: version,
-                correlation_id,
-                client_id: Some(CLIENT_ID.into()),
-                ..RequestHeader::default()
-            },
-            body,
-        };
-        let bytes = frame
-            .encode()
-            .map_err(|source| ClientError::Encode {
-                address: self.address.clone(),
-                api: key.name(),
-                source,
-            })?
-            .into_contiguous();
-        let timeout = self.request_timeout;
+        let (bytes, correlation_id) = self.frame(body, version)?;
         let frame = match tokio::time::timeout(timeout, self.write_then_read(&bytes, key)).await {
             Ok(result) => result?,
             Err(_) => {
@@ -233,6 +304,33 @@ impl Connection {
             });
         }
         Ok(frame.slice(decoder.position().min(frame.len())..))
+    }
+
+    /// Encodes `body` at `version` as a whole request frame under the next
+    /// correlation id, which it returns too.
+    fn frame(&mut self, body: RequestBody, version: i16) -> Result<(Bytes, i32), ClientError> {
+        let key = body.api_key();
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let correlation_id = self.correlation_id;
+        let frame = RequestFrame {
+            header: RequestHeader {
+                request_api_key: key as i16,
+                request_api_version: version,
+                correlation_id,
+                client_id: Some(CLIENT_ID.into()),
+                ..RequestHeader::default()
+            },
+            body,
+        };
+        let bytes = frame
+            .encode()
+            .map_err(|source| ClientError::Encode {
+                address: self.address.clone(),
+                api: key.name(),
+                source,
+            })?
+            .into_contiguous();
+        Ok((bytes, correlation_id))
     }
 
     async fn write_then_read(&mut self, request: &[u8], key: ApiKey) -> Result<Bytes, ClientError> {

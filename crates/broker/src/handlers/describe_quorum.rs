@@ -17,9 +17,16 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 pub fn handle(broker: &Broker, request: DescribeQuorumRequest) -> DescribeQuorumResponse {
     let quorum = broker.metadata.quorum();
     let image = broker.image();
+    // Only the leader knows how far the others are; elsewhere they are
+    // unknown (-1), as Kafka reports what it has not seen.
+    let leads = quorum.leader_id == Some(broker.node_id);
     let replica = |status: &eddy_metadata::ReplicaStatus| ReplicaState {
         replica_id: status.node_id,
-        log_end_offset: i64::try_from(status.log_end_offset).unwrap_or(i64::MAX),
+        log_end_offset: if leads || status.node_id == broker.node_id {
+            i64::try_from(status.log_end_offset).unwrap_or(i64::MAX)
+        } else {
+            -1
+        },
         last_fetch_timestamp: status.last_fetch_ms,
         last_caught_up_timestamp: status.last_caught_up_ms,
         ..Default::default()

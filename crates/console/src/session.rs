@@ -1,0 +1,427 @@
+//! A session: one cluster the console watches and acts on. A local session
+//! runs the embedded cluster through `eddy-cluster` (process control
+//! included); a remote one is any Kafka cluster's bootstrap servers.
+//!
+//! A poller gathers a snapshot every `poll_interval` with short per-node
+//! timeouts, so a paused or dead node never freezes the view; it keeps the
+//! latest snapshot, turns changes into events, and pushes both to every
+//! subscriber.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use eddy_client::Client;
+use eddy_cluster::{ClusterSpec, NodeState, Supervisor};
+use tokio::sync::{broadcast, watch};
+
+use crate::diff::{Observed, diff};
+use crate::model::{ClusterEvent, ClusterSnapshot, Failure, SessionInfo, SessionKind, Update};
+use crate::snapshot::{Gathered, Process, build};
+
+/// How long one node may take to answer a poll's request.
+const NODE_TIMEOUT: Duration = Duration::from_millis(400);
+/// How long a local cluster may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Events kept in memory for late subscribers.
+const MAX_EVENTS: usize = 5000;
+/// Updates buffered per subscriber before a slow one skips ahead.
+const UPDATE_BUFFER: usize = 256;
+
+/// How a session polls.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub poll_interval: Duration,
+    /// Offsets, sizes and group lag are gathered every this many polls (they
+    /// cost a request per topic or group).
+    pub detail_every: u32,
+    /// The SQLite file lag and throughput history go to; none keeps no history.
+    pub store_path: Option<std::path::PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(500),
+            detail_every: 2,
+            store_path: None,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub info: SessionInfo,
+    pub bootstrap: Vec<String>,
+    pub supervisor: Option<tokio::sync::Mutex<Supervisor>>,
+    snapshot: watch::Sender<Arc<ClusterSnapshot>>,
+    updates: broadcast::Sender<Update>,
+    events: Mutex<EventLog>,
+    stop: watch::Sender<bool>,
+    options: Options,
+    pub store: Option<eddy_store::Store>,
+    pub demo: tokio::sync::Mutex<Option<crate::demo::Demo>>,
+}
+
+#[derive(Default)]
+struct EventLog {
+    events: VecDeque<ClusterEvent>,
+    next_sequence: u64,
+}
+
+/// The console's handle on one session; cheap to clone.
+#[derive(Clone)]
+pub struct Console {
+    pub(crate) inner: Arc<Inner>,
+}
+
+fn failure(message: impl Into<String>, hint: Option<&str>) -> Failure {
+    Failure {
+        kafka_error: None,
+        message: message.into(),
+        hint: hint.map(str::to_string),
+    }
+}
+
+impl Console {
+    /// Starts the local cluster described by `spec` (reusing its data) and
+    /// watches it.
+    pub async fn local(
+        name: &str,
+        spec: ClusterSpec,
+        options: Options,
+    ) -> Result<Console, Failure> {
+        let bootstrap = spec.bootstrap_servers();
+        let mut supervisor = Supervisor::start(spec).map_err(|error| {
+            failure(
+                format!("the local cluster did not start: {error}"),
+                Some("another eddy may be using the same data directory or ports"),
+            )
+        })?;
+        supervisor
+            .wait_ready(START_TIMEOUT)
+            .await
+            .map_err(|error| {
+                failure(
+                    format!("the local cluster did not become ready: {error}"),
+                    Some("see the node logs in the data directory"),
+                )
+            })?;
+        let info = SessionInfo {
+            name: name.to_string(),
+            kind: SessionKind::Local,
+            bootstrap_servers: bootstrap.clone(),
+            read_only: false,
+        };
+        Ok(Self::watch(info, Some(supervisor), options).await)
+    }
+
+    /// Watches any Kafka cluster through its bootstrap servers.
+    pub async fn remote(
+        name: &str,
+        bootstrap_servers: &str,
+        read_only: bool,
+        options: Options,
+    ) -> Console {
+        let info = SessionInfo {
+            name: name.to_string(),
+            kind: SessionKind::Remote,
+            bootstrap_servers: bootstrap_servers.to_string(),
+            read_only,
+        };
+        Self::watch(info, None, options).await
+    }
+
+    async fn watch(info: SessionInfo, supervisor: Option<Supervisor>, options: Options) -> Console {
+        let store = match &options.store_path {
+            Some(path) => match eddy_store::Store::open(path).await {
+                Ok(store) => Some(store),
+                Err(error) => {
+                    tracing::warn!(%error, "no lag history: the database did not open");
+                    None
+                }
+            },
+            None => None,
+        };
+        let bootstrap = info
+            .bootstrap_servers
+            .split(',')
+            .map(|address| address.trim().to_string())
+            .filter(|address| !address.is_empty())
+            .collect();
+        let (snapshot, _) = watch::channel(Arc::new(ClusterSnapshot::default()));
+        let (updates, _) = broadcast::channel(UPDATE_BUFFER);
+        let (stop, stopped) = watch::channel(false);
+        let console = Console {
+            inner: Arc::new(Inner {
+                info,
+                bootstrap,
+                supervisor: supervisor.map(tokio::sync::Mutex::new),
+                snapshot,
+                updates,
+                events: Mutex::new(EventLog::default()),
+                stop,
+                options,
+                store,
+                demo: tokio::sync::Mutex::new(None),
+            }),
+        };
+        tokio::spawn(poll(console.clone(), stopped));
+        console
+    }
+
+    pub fn info(&self) -> &SessionInfo {
+        &self.inner.info
+    }
+
+    /// The latest snapshot (empty until the first poll finished).
+    pub fn snapshot(&self) -> Arc<ClusterSnapshot> {
+        self.inner.snapshot.borrow().clone()
+    }
+
+    /// Waits for the first snapshot with at least one node.
+    pub async fn first_snapshot(&self, timeout: Duration) -> Option<Arc<ClusterSnapshot>> {
+        let mut receiver = self.inner.snapshot.subscribe();
+        tokio::time::timeout(timeout, async {
+            loop {
+                let snapshot = receiver.borrow_and_update().clone();
+                if !snapshot.nodes.is_empty() {
+                    return snapshot;
+                }
+                if receiver.changed().await.is_err() {
+                    return snapshot;
+                }
+            }
+        })
+        .await
+        .ok()
+    }
+
+    /// Updates from now on: snapshots, events and progress.
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.inner.updates.subscribe()
+    }
+
+    /// Events with a sequence above `after`.
+    pub fn events_after(&self, after: u64) -> Vec<ClusterEvent> {
+        let log = self.lock_events();
+        log.events
+            .iter()
+            .filter(|event| event.sequence > after)
+            .cloned()
+            .collect()
+    }
+
+    /// A client for one action, with the session's bootstrap servers.
+    pub(crate) fn client(&self) -> Client {
+        Client::new(self.inner.bootstrap.iter().cloned()).with_node_timeout(Duration::from_secs(5))
+    }
+
+    pub(crate) fn publish(&self, update: Update) {
+        let _ = self.inner.updates.send(update);
+    }
+
+    fn lock_events(&self) -> std::sync::MutexGuard<'_, EventLog> {
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Numbers and keeps events, and pushes them to subscribers.
+    pub(crate) fn record_events(&self, events: Vec<(i64, Observed, &'static str)>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut log = self.lock_events();
+        let mut fresh = Vec::with_capacity(events.len());
+        for (time_ms, observed, source) in events {
+            log.next_sequence += 1;
+            let event = ClusterEvent {
+                sequence: log.next_sequence,
+                time_ms,
+                kind: observed.kind.to_string(),
+                text: observed.text,
+                topic: observed.topic,
+                partition: observed.partition,
+                node: observed.node,
+                source: source.to_string(),
+            };
+            log.events.push_back(event.clone());
+            fresh.push(event);
+        }
+        while log.events.len() > MAX_EVENTS {
+            log.events.pop_front();
+        }
+        drop(log);
+        self.publish(Update::Events(fresh));
+    }
+
+    /// Stops polling and, for a local session, stops the cluster.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.stop.send(true);
+        crate::demo::stop(self).await;
+        if let Some(supervisor) = &self.inner.supervisor {
+            supervisor
+                .lock()
+                .await
+                .down(eddy_cluster::DEFAULT_DOWN_TIMEOUT)
+                .await;
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// The poll loop: gather, build, diff, publish — until the session stops.
+async fn poll(console: Console, mut stopped: watch::Receiver<bool>) {
+    let mut client =
+        Client::new(console.inner.bootstrap.iter().cloned()).with_node_timeout(NODE_TIMEOUT);
+    let mut ticker = tokio::time::interval(console.inner.options.poll_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sequence = 0u64;
+    let mut events_tail = crate::events::Tail::default();
+    let mut detail: Option<crate::detail::Detail> = None;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        sequence += 1;
+        let mut gathered = gather(&console, &mut client).await;
+        let with_detail = sequence % u64::from(console.inner.options.detail_every.max(1)) == 1
+            || console.inner.options.detail_every <= 1;
+        if with_detail && let Some(metadata) = &gathered.metadata {
+            let gathered_detail = crate::detail::gather(&mut client, metadata).await;
+            record_history(&console, &gathered_detail, gathered.taken_at_ms).await;
+            detail = Some(gathered_detail);
+        }
+        if let Some(detail) = &detail {
+            detail.fill(&mut gathered);
+        }
+        let previous = console.snapshot();
+        let snapshot = Arc::new(build(gathered, Some(&previous), sequence));
+        let controller_explains = events_tail.seen_any();
+        if previous.sequence > 0 {
+            let observed = diff(&previous, &snapshot, controller_explains);
+            console.record_events(
+                observed
+                    .into_iter()
+                    .map(|event| (snapshot.taken_at_ms, event, "observed"))
+                    .collect(),
+            );
+        }
+        let controller_events = events_tail.poll(&mut client).await;
+        console.record_events(
+            controller_events
+                .into_iter()
+                .map(|(time_ms, event)| (time_ms, event, "controller"))
+                .collect(),
+        );
+        console.inner.snapshot.send_replace(snapshot.clone());
+        console.publish(Update::Snapshot((*snapshot).clone()));
+    }
+}
+
+/// The name lag and throughput samples are kept under.
+pub(crate) fn history_key(console: &Console) -> String {
+    console.info().bootstrap_servers.clone()
+}
+
+/// Lag samples of every group's partitions go to the store.
+async fn record_history(console: &Console, detail: &crate::detail::Detail, time_ms: i64) {
+    let Some(store) = &console.inner.store else {
+        return;
+    };
+    let cluster = history_key(console);
+    let samples: Vec<eddy_store::LagSample> = detail
+        .lag
+        .iter()
+        .map(|lag| eddy_store::LagSample {
+            time_ms,
+            cluster: cluster.clone(),
+            group: lag.group_id.clone(),
+            topic: lag.topic.clone(),
+            partition: lag.partition,
+            committed: lag.committed,
+            end_offset: lag.end_offset,
+            lag: (lag.end_offset - lag.committed).max(0),
+        })
+        .collect();
+    if let Err(error) = store.record_lag(&samples).await {
+        tracing::warn!(%error, "lag samples not stored");
+    }
+}
+
+impl Console {
+    /// A group's total lag over time, from the store.
+    pub async fn lag_history(&self, group_id: &str, since_ms: i64) -> Vec<crate::model::LagPoint> {
+        let Some(store) = &self.inner.store else {
+            return Vec::new();
+        };
+        match store
+            .lag_history(&history_key(self), group_id, since_ms, now_ms())
+            .await
+        {
+            Ok(points) => points
+                .into_iter()
+                .map(|point| crate::model::LagPoint {
+                    time_ms: point.time_ms,
+                    lag: point.lag,
+                })
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "lag history not read");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Metadata, quorum and local processes: what every poll needs.
+async fn gather(console: &Console, client: &mut Client) -> Gathered {
+    let mut gathered = Gathered::default();
+    match client.metadata().await {
+        Ok(metadata) => gathered.metadata = Some(metadata),
+        Err(error) => gathered
+            .problems
+            .push(format!("no node answered Metadata: {error}")),
+    }
+    if let Ok(Some(quorum)) = client.describe_quorum().await {
+        // Only the quorum's leader knows how far every voter is.
+        let leader_address = quorum.leader_id.and_then(|leader| {
+            let broker = gathered
+                .metadata
+                .as_ref()?
+                .brokers
+                .iter()
+                .find(|broker| broker.id == leader)?;
+            let address = format!("{}:{}", broker.host, broker.port);
+            (address != quorum.answered_by).then_some(address)
+        });
+        gathered.quorum = Some(quorum);
+        if let Some(address) = leader_address
+            && let Ok(Some(quorum)) = client.describe_quorum_from(&address).await
+        {
+            gathered.quorum = Some(quorum);
+        }
+    }
+    if let Some(supervisor) = &console.inner.supervisor {
+        let nodes = supervisor.lock().await.nodes();
+        gathered.processes = nodes
+            .into_iter()
+            .map(|node| Process {
+                id: i32::from(node.id),
+                port: node.port,
+                pid: node.pid,
+                running: matches!(node.state, NodeState::Running | NodeState::Paused),
+                paused: node.state == NodeState::Paused,
+            })
+            .collect();
+    }
+    gathered.taken_at_ms = now_ms();
+    gathered
+}

@@ -87,6 +87,8 @@ enum Rejoin {
     Told(ErrorCode),
     /// The coordinator moved or has not answered for a session timeout.
     CoordinatorLost,
+    /// The last attempt to join failed.
+    NotJoined,
 }
 
 /// The background heartbeat of one generation.
@@ -321,6 +323,8 @@ impl GroupConsumer {
                 _ => error.is_retriable(),
             };
             if !retry || attempt >= JOIN_ATTEMPTS || Instant::now() >= deadline {
+                // The next poll tries again.
+                self.rejoin = Some(Rejoin::NotJoined);
                 return Err(error);
             }
             tokio::time::sleep(retry_backoff(attempt)).await;

@@ -110,9 +110,13 @@ pub async fn start(console: &Console, settings: DemoSettings) -> Result<Response
     shared
         .processing_ms
         .store(settings.processing_ms, Ordering::Relaxed);
+    let partitions = topic_partitions(&mut client, &settings.topic)
+        .await
+        .unwrap_or(settings.partitions);
     let producer = tokio::spawn(produce(
         console.clone(),
         settings.topic.clone(),
+        partitions,
         shared.clone(),
     ));
     let consumers = (0..settings.consumers)
@@ -173,6 +177,16 @@ pub async fn update(console: &Console, settings: DemoSettings) -> Result<Respons
     Ok(Response::Demo(status(console).await))
 }
 
+/// The topic's partition count, as the cluster reports it.
+async fn topic_partitions(client: &mut eddy_client::Client, topic: &str) -> Option<i32> {
+    let metadata = client.metadata().await.ok()?;
+    let info = metadata
+        .topics
+        .iter()
+        .find(|candidate| candidate.name == topic)?;
+    Some(info.partitions.len() as i32).filter(|count| *count > 0)
+}
+
 pub async fn stop(console: &Console) {
     if let Some(demo) = console.inner.demo.lock().await.take() {
         demo.producer.abort();
@@ -211,7 +225,7 @@ pub async fn status(console: &Console) -> DemoStatus {
 
 /// Sends `rate / 10` records every 100 ms, keyed so they spread over the
 /// partitions.
-async fn produce(console: Console, topic: String, shared: Arc<Shared>) {
+async fn produce(console: Console, topic: String, partitions: i32, shared: Arc<Shared>) {
     let mut client = console.client();
     let mut ticker = tokio::time::interval(PRODUCE_TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -225,26 +239,35 @@ async fn produce(console: Console, topic: String, shared: Arc<Shared>) {
         if count == 0 {
             continue;
         }
-        let records: Vec<NewRecord> = (0..count)
-            .map(|_| {
-                sequence += 1;
-                NewRecord {
-                    key: Some(Bytes::from(format!("key-{}", sequence % 1000))),
-                    value: Some(Bytes::from(format!(
-                        "{{\"sequence\":{sequence},\"sentMs\":{}}}",
-                        now_ms()
-                    ))),
-                    headers: Vec::new(),
-                    timestamp_ms: None,
-                }
-            })
-            .collect();
-        // One request per partition the keys land in.
-        match client.produce(&topic, None, records, 1).await {
-            Ok(_) => {
-                shared.produced.fetch_add(count, Ordering::Relaxed);
+        // Spread over the partitions: one batch to each this tick.
+        let mut batches: Vec<Vec<NewRecord>> = (0..partitions).map(|_| Vec::new()).collect();
+        for _ in 0..count {
+            sequence += 1;
+            let partition = (sequence % partitions.max(1) as u64) as usize;
+            batches[partition].push(NewRecord {
+                key: Some(Bytes::from(format!("key-{sequence}"))),
+                value: Some(Bytes::from(format!(
+                    "{{\"sequence\":{sequence},\"sentMs\":{}}}",
+                    now_ms()
+                ))),
+                headers: Vec::new(),
+                timestamp_ms: None,
+            });
+        }
+        for (partition, records) in batches.into_iter().enumerate() {
+            if records.is_empty() {
+                continue;
             }
-            Err(error) => shared.error(format!("producer: {error}")),
+            let sent = records.len() as u64;
+            match client
+                .produce(&topic, Some(partition as i32), records, 1)
+                .await
+            {
+                Ok(_) => {
+                    shared.produced.fetch_add(sent, Ordering::Relaxed);
+                }
+                Err(error) => shared.error(format!("producer: {error}")),
+            }
         }
     }
 }

@@ -25,6 +25,10 @@ const NODE_TIMEOUT: Duration = Duration::from_millis(400);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Events kept in memory for late subscribers.
 const MAX_EVENTS: usize = 5000;
+/// How long lag and throughput history is kept, and how often older
+/// samples are deleted.
+const HISTORY_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 /// Updates buffered per subscriber before a slow one skips ahead.
 const UPDATE_BUFFER: usize = 256;
 
@@ -32,9 +36,10 @@ const UPDATE_BUFFER: usize = 256;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub poll_interval: Duration,
-    /// Offsets, sizes and group lag are gathered every this many polls (they
-    /// cost a request per topic or group).
-    pub detail_every: u32,
+    /// How often offsets, sizes and group lag are gathered (they cost a
+    /// request per topic and per group, so a large cluster takes a while);
+    /// a task of their own does it, so the cluster view never waits for it.
+    pub detail_interval: Duration,
     /// The SQLite file lag and throughput history go to; none keeps no history.
     pub store_path: Option<std::path::PathBuf>,
 }
@@ -43,7 +48,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             poll_interval: Duration::from_millis(500),
-            detail_every: 2,
+            detail_interval: Duration::from_secs(1),
             store_path: None,
         }
     }
@@ -60,6 +65,8 @@ pub(crate) struct Inner {
     options: Options,
     pub store: Option<eddy_store::Store>,
     pub demo: tokio::sync::Mutex<Option<crate::demo::Demo>>,
+    /// What the detail task found last.
+    detail: Mutex<Option<Arc<crate::detail::Detail>>>,
 }
 
 #[derive(Default)]
@@ -151,6 +158,7 @@ impl Console {
         let (snapshot, _) = watch::channel(Arc::new(ClusterSnapshot::default()));
         let (updates, _) = broadcast::channel(UPDATE_BUFFER);
         let (stop, stopped) = watch::channel(false);
+        let detail_stopped = stopped.clone();
         let console = Console {
             inner: Arc::new(Inner {
                 info,
@@ -163,9 +171,11 @@ impl Console {
                 options,
                 store,
                 demo: tokio::sync::Mutex::new(None),
+                detail: Mutex::new(None),
             }),
         };
         tokio::spawn(poll(console.clone(), stopped));
+        tokio::spawn(poll_detail(console.clone(), detail_stopped));
         console
     }
 
@@ -284,7 +294,6 @@ async fn poll(console: Console, mut stopped: watch::Receiver<bool>) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sequence = 0u64;
     let mut events_tail = crate::events::Tail::default();
-    let mut detail: Option<crate::detail::Detail> = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -292,14 +301,13 @@ async fn poll(console: Console, mut stopped: watch::Receiver<bool>) {
         }
         sequence += 1;
         let mut gathered = gather(&console, &mut client).await;
-        let with_detail = sequence % u64::from(console.inner.options.detail_every.max(1)) == 1
-            || console.inner.options.detail_every <= 1;
-        if with_detail && let Some(metadata) = &gathered.metadata {
-            let gathered_detail = crate::detail::gather(&mut client, metadata).await;
-            record_history(&console, &gathered_detail, gathered.taken_at_ms).await;
-            detail = Some(gathered_detail);
-        }
-        if let Some(detail) = &detail {
+        let detail = console
+            .inner
+            .detail
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(detail) = detail {
             detail.fill(&mut gathered);
         }
         let previous = console.snapshot();
@@ -323,6 +331,40 @@ async fn poll(console: Console, mut stopped: watch::Receiver<bool>) {
         );
         console.inner.snapshot.send_replace(snapshot.clone());
         console.publish(Update::Snapshot((*snapshot).clone()));
+    }
+}
+
+/// Offsets, sizes and groups with their lag, gathered on their own clock;
+/// lag samples go to the store.
+async fn poll_detail(console: Console, mut stopped: watch::Receiver<bool>) {
+    let mut client =
+        Client::new(console.inner.bootstrap.iter().cloned()).with_node_timeout(NODE_TIMEOUT);
+    let mut ticker = tokio::time::interval(console.inner.options.detail_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune = tokio::time::Instant::now() - PRUNE_INTERVAL;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let Ok(metadata) = client.metadata().await else {
+            continue;
+        };
+        let detail = crate::detail::gather(&mut client, &metadata).await;
+        record_history(&console, &detail, now_ms()).await;
+        if let Some(store) = &console.inner.store
+            && last_prune.elapsed() >= PRUNE_INTERVAL
+        {
+            last_prune = tokio::time::Instant::now();
+            if let Err(error) = store.prune_older_than(now_ms() - HISTORY_KEPT_MS).await {
+                tracing::warn!(%error, "old history not pruned");
+            }
+        }
+        *console
+            .inner
+            .detail
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(detail));
     }
 }
 

@@ -13,6 +13,11 @@ use crate::error::{
     ClientError, KafkaFailure, check, failure, is_retriable_code, optional_code_name,
 };
 
+/// ListOffsets' replica id for a consumer, and Kafka's for a debugging tool
+/// (any replica answers, "latest" being its log end offset).
+const CONSUMER_REPLICA_ID: i32 = -1;
+const DEBUGGING_REPLICA_ID: i32 = -2;
+
 /// Which offset ListOffsets looks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum OffsetSpec {
@@ -138,6 +143,34 @@ impl Client {
         Ok(answers)
     }
 
+    /// Each of `partitions`' log end offset in the replica the node at
+    /// `address` holds, leader or follower: how far it has copied (ListOffsets
+    /// with Kafka's debugging replica id). A partition the node holds no
+    /// replica of answers with an error.
+    pub async fn replica_end_offsets_from(
+        &mut self,
+        address: &str,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<BTreeMap<i32, Result<i64, KafkaFailure>>, ClientError> {
+        let listed = self
+            .list_offsets_as(
+                address,
+                topic,
+                partitions,
+                OffsetSpec::Latest,
+                DEBUGGING_REPLICA_ID,
+            )
+            .await?;
+        Ok(listed
+            .into_iter()
+            .map(|(partition, result)| {
+                let offset = result.map(|listed| listed.offset.unwrap_or(-1));
+                (partition, offset)
+            })
+            .collect())
+    }
+
     /// ListOffsets for some partitions of `topic` at the node at `address`.
     async fn list_offsets_at(
         &mut self,
@@ -146,8 +179,20 @@ impl Client {
         partitions: &[i32],
         spec: OffsetSpec,
     ) -> Result<Vec<(i32, Result<ListedOffset, KafkaFailure>)>, ClientError> {
+        self.list_offsets_as(address, topic, partitions, spec, CONSUMER_REPLICA_ID)
+            .await
+    }
+
+    async fn list_offsets_as(
+        &mut self,
+        address: &str,
+        topic: &str,
+        partitions: &[i32],
+        spec: OffsetSpec,
+        replica_id: i32,
+    ) -> Result<Vec<(i32, Result<ListedOffset, KafkaFailure>)>, ClientError> {
         let request = ListOffsetsRequest {
-            replica_id: -1,
+            replica_id,
             isolation_level: 0,
             topics: vec![ListOffsetsTopic {
                 name: topic.into(),

@@ -336,8 +336,27 @@ impl Console {
             .await
             .map_err(client_failure)?;
         let mut sizes: HashMap<(i32, i32), u64> = HashMap::new();
+        let mut replica_ends: HashMap<(i32, i32), i64> = HashMap::new();
         for broker in &metadata.brokers {
             let address = format!("{}:{}", broker.host, broker.port);
+            let hosted: Vec<i32> = info
+                .partitions
+                .iter()
+                .filter(|partition| partition.replicas.contains(&broker.id))
+                .map(|partition| partition.partition)
+                .collect();
+            if let Ok(listed) = client
+                .replica_end_offsets_from(&address, topic, &hosted)
+                .await
+            {
+                for (partition, end) in listed {
+                    if let Ok(end) = end
+                        && end >= 0
+                    {
+                        replica_ends.insert((partition, broker.id), end);
+                    }
+                }
+            }
             if let Ok(dirs) = client.describe_log_dirs_from(&address).await {
                 for replica in dirs.iter().flat_map(|dir| &dir.replicas) {
                     if replica.topic == topic {
@@ -367,6 +386,7 @@ impl Console {
                         .map(|node_id| ReplicaSize {
                             node_id: *node_id,
                             size_bytes: sizes.get(&(partition.partition, *node_id)).copied(),
+                            end_offset: replica_ends.get(&(partition.partition, *node_id)).copied(),
                         })
                         .collect(),
                 })

@@ -238,7 +238,7 @@ pub struct ConfigEntryView {
 }
 
 /// Offsets of one partition: log start, high watermark, and every
-/// replica's size.
+/// replica's end offset and size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PartitionOffsets {
@@ -256,6 +256,9 @@ pub struct ReplicaSize {
     pub node_id: i32,
     #[ts(type = "number | null")]
     pub size_bytes: Option<u64>,
+    /// How far this replica has copied (its log end offset).
+    #[ts(type = "number | null")]
+    pub end_offset: Option<i64>,
 }
 
 /// A record as the message browser shows it.

@@ -373,7 +373,8 @@ pub(crate) fn history_key(console: &Console) -> String {
     console.info().bootstrap_servers.clone()
 }
 
-/// Lag samples of every group's partitions go to the store.
+/// Lag samples of every group's partitions, and each topic's message rate,
+/// go to the store.
 async fn record_history(console: &Console, detail: &crate::detail::Detail, time_ms: i64) {
     let Some(store) = &console.inner.store else {
         return;
@@ -395,6 +396,23 @@ async fn record_history(console: &Console, detail: &crate::detail::Detail, time_
         .collect();
     if let Err(error) = store.record_lag(&samples).await {
         tracing::warn!(%error, "lag samples not stored");
+    }
+    let throughput: Vec<eddy_store::ThroughputSample> = console
+        .snapshot()
+        .topics
+        .iter()
+        .filter(|topic| !topic.internal)
+        .map(|topic| eddy_store::ThroughputSample {
+            time_ms,
+            cluster: cluster.clone(),
+            topic: topic.name.clone(),
+            messages_per_sec: topic.messages_per_sec,
+            // Record bytes are not polled; the rate of messages is.
+            bytes_per_sec: 0.0,
+        })
+        .collect();
+    if let Err(error) = store.record_throughput(&throughput).await {
+        tracing::warn!(%error, "throughput samples not stored");
     }
 }
 

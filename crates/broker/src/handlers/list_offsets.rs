@@ -2,7 +2,9 @@
 //! local (-4) and by timestamp, for either isolation level (without
 //! transactions the last stable offset is the high watermark), answered by
 //! the partition's leader only; "latest" is the high watermark, and a
-//! timestamp lookup never returns an offset at or above it.
+//! timestamp lookup never returns an offset at or above it. With Kafka's
+//! debugging replica id (-2) any replica answers, and "latest" is its own
+//! log end offset: how far that replica has copied.
 
 use eddy_protocol::ErrorCode;
 use eddy_protocol::messages::{
@@ -20,7 +22,12 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
+/// Kafka's debugging replica id: the answer may come from any replica, and
+/// "latest" is that replica's log end offset (how far it has copied).
+const DEBUGGING_REPLICA_ID: i32 = -2;
+
 pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let any_replica = request.replica_id == DEBUGGING_REPLICA_ID;
     let topics = request
         .topics
         .into_iter()
@@ -34,6 +41,10 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsRespon
                         None => Err(ErrorCode::UnknownTopicOrPartition),
                         Some(topic) => {
                             topic.replica(wanted.partition_index).and_then(|partition| {
+                                if any_replica {
+                                    let epoch = partition.leader_epoch();
+                                    return Ok((partition, epoch));
+                                }
                                 partition
                                     .check_leader(broker.node_id, wanted.current_leader_epoch)
                                     .map(|assignment| (partition, assignment.leader_epoch))
@@ -63,6 +74,7 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsRespon
                                 }
                             };
                             let (error_code, timestamp, offset) = match wanted.timestamp {
+                                LATEST if any_replica => (0, -1, log.log_end_offset()),
                                 LATEST => (0, -1, high_watermark),
                                 EARLIEST | EARLIEST_LOCAL => (0, -1, log.log_start_offset()),
                                 LATEST_TIERED => (0, -1, -1),

@@ -3,6 +3,6 @@ import type { ReplicaSize } from "./ReplicaSize";
 
 /**
  * Offsets of one partition: log start, high watermark, and every
- * replica's size.
+ * replica's end offset and size.
  */
 export type PartitionOffsets = { partition: number, logStartOffset: number | null, highWatermark: number | null, replicas: Array<ReplicaSize>, };

@@ -25,6 +25,16 @@ count_cargo_tests() {
 
 summary() { echo "tests: $passed passed, $failed failed, $skipped skipped"; }
 
+# The UI first: ui/dist is what `eddy serve`, the desktop app and the browser tests load.
+step "npm run build -w ui"
+npm run build -w ui
+
+step "npm run check -w ui"
+npm run check -w ui
+
+step "npm run lint -w ui"
+npm run lint -w ui
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

@@ -8,8 +8,10 @@
 //
 // Usage: node tests/browser/console.mjs CONSOLE_URL SCREENSHOT_DIR
 //   CONSOLE_URL: the URL `eddy serve` printed (with its ?token=...).
-// Prints one line per step; exits non-zero with the reason (and
-// SCREENSHOT_DIR/failure.png) at the first unmet expectation.
+// Prints one line per step and the screenshots' paths. An unmet
+// expectation is printed with its evidence (and SCREENSHOT_DIR/failure.png
+// for the first one); one that later steps depend on ends the run there.
+// Exits non-zero if any expectation was unmet.
 
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -417,17 +419,32 @@ async function scenario(page) {
       (await nodeColumn(page, killed).getAttribute('data-status')) === 'up',
     REJOIN_TIMEOUT_MS);
     const upMs = Date.now() - started;
-    const role = await until(
+    // What the row of partition 0 showed, change by change, as evidence.
+    const seen = [];
+    await until(
       `node ${killed}'s replica of ${topic}-0 in sync again (follower), not out-of-sync/offline`,
       async () => {
         const role = await roleOf(page, 0, killed);
-        return role === 'follower' || role === 'leader' ? role : null;
+        const leaders = await page
+          .locator(`[data-topic="${topic}"][data-partition="0"][data-role="leader"]`)
+          .evaluateAll((cells) => cells.map((cell) => cell.getAttribute('data-node-id')).join('+'));
+        const shown = `node ${killed} ${role}, leader ${leaders || 'none'}`;
+        if (seen.at(-1)?.shown !== shown) seen.push({ atMs: Date.now() - started, shown });
+        return role === 'follower';
       },
       Math.max(1000, REJOIN_TIMEOUT_MS - upMs),
     );
+    const history = seen.map(({ atMs, shown }) => `+${atMs} ms: ${shown}`).join('; ');
+    // Nothing moves leadership back to a restarted node while the new
+    // leader lives (Eddy has no preferred-leader election).
+    await check(
+      page,
+      seen.every(({ shown }) => shown.endsWith(`leader ${newLeader}`)),
+      `while node ${killed} rejoined, ${topic}-0 was led by node ${newLeader} alone: ${history}`,
+    );
     await page.getByLabel('Filter topics').fill('');
     await screenshot(page, 'cluster');
-    return `up after ${seconds(upMs)}, ${role} of ${topic}-0 after ${seconds(Date.now() - started)}`;
+    return `up after ${seconds(upMs)}, follower of ${topic}-0 after ${seconds(Date.now() - started)} (${history})`;
   });
 
   await step(
@@ -467,11 +484,15 @@ async function scenario(page) {
       await screenshot(page, 'groups');
 
       await open(page, 'Demo workload');
-      await page.locator('[data-stat="produced"]').waitFor();
+      const producedRate = page.locator('.stat', { has: page.locator('[data-stat="produced"]') }).getByText(/\/s$/);
+      const rate = await until('the Demo view shows the records produced per second', async () => {
+        const text = await producedRate.innerText();
+        return count(text) > 0 ? text : null;
+      });
       await screenshot(page, 'demo');
       await page.getByRole('button', { name: 'Stop demo' }).click();
       await page.locator('.badge', { hasText: 'stopped' }).waitFor();
-      return `lag by partition ${lags.map(([partition, lag]) => `${partition}:${lag}`).join(' ')}; chart drawn; demo stopped`;
+      return `lag by partition ${lags.map(([partition, lag]) => `${partition}:${lag}`).join(' ')}; chart drawn; producing ${rate}; demo stopped`;
     },
   );
 
@@ -529,7 +550,7 @@ async function scenario(page) {
     await outcome.waitFor();
     const status = await outcome.innerText();
     expect(
-      status.includes(`Copied 1 records from ${topic}-0 to ${replayTopic}`),
+      status.includes(`Copied 1 record from ${topic}-0 to ${replayTopic}`),
       `the replay reports 1 record copied: ${JSON.stringify(status)}`,
     );
 

@@ -194,7 +194,10 @@ impl Drop for Server {
         let _ = child.kill();
         let _ = child.wait();
         if std::thread::panicking() {
-            eprintln!("--- last lines of the eddy serve log ---\n{}\n---", self.log_tail());
+            eprintln!(
+                "--- last lines of the eddy serve log ---\n{}\n---",
+                self.log_tail()
+            );
         }
     }
 }
@@ -271,21 +274,14 @@ fn the_console_in_a_browser_creates_produces_survives_a_leader_kill_and_replays(
     println!("{}", finished.stdout);
     println!("screenshots in {}", screenshots.display());
 
+    // Ctrl-C stops the server and every node it runs, whatever the page saw.
     let node_pids = server.node_pids();
-    let status = server.interrupt();
-    assert!(
-        finished.status.success(),
-        "the browser scenario failed ({}):\n{}\n{}\nscreenshots (and failure.png) in {}",
-        finished.status,
-        finished.stdout,
-        finished.stderr,
-        screenshots.display()
-    );
     assert_eq!(
         node_pids.len(),
         usize::from(NODES),
-        "the server ran {NODES} nodes before SIGINT: {node_pids:?}"
+        "the server runs {NODES} nodes before SIGINT: {node_pids:?}"
     );
+    let status = server.interrupt();
     assert!(
         status.success(),
         "eddy serve exited with {status} after SIGINT; its log:\n{}",
@@ -294,7 +290,7 @@ fn the_console_in_a_browser_creates_produces_survives_a_leader_kill_and_replays(
     let printed: Vec<String> = server.lines.try_iter().collect();
     assert!(
         printed.iter().any(|line| line == "eddy console stopped"),
-        "eddy serve said it stopped: {printed:?}"
+        "eddy serve says it stopped: {printed:?}"
     );
     assert!(
         support::wait_until(GONE_TIMEOUT, || node_pids
@@ -314,5 +310,13 @@ fn the_console_in_a_browser_creates_produces_survives_a_leader_kill_and_replays(
             .iter()
             .filter(|port| !port_free(**port))
             .collect::<Vec<_>>()
+    );
+
+    assert!(
+        finished.status.success(),
+        "the browser scenario failed ({}); its steps are printed above, its failures:\n{}\nscreenshots (and failure.png) in {}",
+        finished.status,
+        finished.stderr,
+        screenshots.display()
     );
 }

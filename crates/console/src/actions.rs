@@ -621,7 +621,10 @@ impl Console {
                 done: copied,
                 total: Some(total),
                 finished: false,
-                message: format!("{copied} of up to {total} records copied"),
+                message: format!(
+                    "{copied} of up to {total} {} copied",
+                    plural_records(copied)
+                ),
             }));
         }
         self.publish(Update::Progress(Progress {
@@ -629,7 +632,7 @@ impl Console {
             done: copied,
             total: Some(total),
             finished: true,
-            message: format!("{copied} records copied to {target}"),
+            message: format!("{copied} {} copied to {target}", plural_records(copied)),
         }));
         Ok(Response::Replayed { copied })
     }
@@ -786,6 +789,10 @@ impl Console {
             offsets.len()
         )))
     }
+}
+
+fn plural_records(count: u64) -> &'static str {
+    if count == 1 { "record" } else { "records" }
 }
 
 /// Requests that change the cluster (refused on a read-only session).

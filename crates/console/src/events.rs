@@ -94,10 +94,34 @@ fn controller_kind(kind: &str) -> &'static str {
 }
 
 /// The controller writes lower-case phrases; the timeline shows sentences.
+/// Only a leading common word is capitalised: a phrase may start with a
+/// topic name, and topic names are case-sensitive.
 fn sentence(text: &str) -> String {
+    const WORDS: &[&str] = &["node", "topic", "cluster", "partition", "the", "a", "an"];
+    let first_word = text.split(' ').next().unwrap_or_default();
+    if !WORDS.contains(&first_word) {
+        return text.to_string();
+    }
     let mut characters = text.chars();
     match characters.next() {
         Some(first) => first.to_uppercase().chain(characters).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentence;
+
+    #[test]
+    fn sentences_start_with_a_capital_but_topic_names_keep_their_case() {
+        assert_eq!(
+            sentence("node 2 stopped heartbeating"),
+            "Node 2 stopped heartbeating"
+        );
+        assert_eq!(
+            sentence("orders-0: node 3 is leader (epoch 4)"),
+            "orders-0: node 3 is leader (epoch 4)"
+        );
     }
 }

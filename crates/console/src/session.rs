@@ -47,7 +47,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            poll_interval: Duration::from_millis(500),
+            poll_interval: Duration::from_millis(250),
             detail_interval: Duration::from_secs(1),
             store_path: None,
         }

@@ -260,11 +260,14 @@ impl Controller {
         let fast_fence = self.shared.fast_fence();
         // A live broker heartbeats to a new controller as soon as it learns
         // of it (within a raft heartbeat of the election); one still silent
-        // after a heartbeat interval and a margin died with the old
-        // controller (often it was the old controller), so it need not wait
-        // out the whole session timeout.
-        let take_over_grace =
-            (self.shared.heartbeat_interval() + Duration::from_millis(200)).min(session_timeout);
+        // after a heartbeat interval died with the old controller (often it
+        // was the old controller), so it need not wait out the whole
+        // session timeout.
+        let take_over_grace = self
+            .shared
+            .heartbeat_interval()
+            .max(Duration::from_millis(300))
+            .min(session_timeout);
         let now = Instant::now();
         let image = self.shared.image();
         let mut to_fence = Vec::new();

@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     pub demo: tokio::sync::Mutex<Option<crate::demo::Demo>>,
     /// What the detail task found last.
     detail: Mutex<Option<Arc<crate::detail::Detail>>>,
+    /// Whether the cluster's controller explains itself (`__eddy_events`).
+    controller_explains: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -159,6 +161,7 @@ impl Console {
         let (updates, _) = broadcast::channel(UPDATE_BUFFER);
         let (stop, stopped) = watch::channel(false);
         let detail_stopped = stopped.clone();
+        let events_stopped = stopped.clone();
         let console = Console {
             inner: Arc::new(Inner {
                 info,
@@ -172,10 +175,12 @@ impl Console {
                 store,
                 demo: tokio::sync::Mutex::new(None),
                 detail: Mutex::new(None),
+                controller_explains: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         tokio::spawn(poll(console.clone(), stopped));
         tokio::spawn(poll_detail(console.clone(), detail_stopped));
+        tokio::spawn(tail_events(console.clone(), events_stopped));
         console
     }
 
@@ -293,14 +298,16 @@ async fn poll(console: Console, mut stopped: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(console.inner.options.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sequence = 0u64;
-    let mut events_tail = crate::events::Tail::default();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stopped.changed() => return,
         }
         sequence += 1;
-        let mut gathered = gather(&console, &mut client).await;
+        let mut gathered = tokio::select! {
+            gathered = gather(&console, &mut client) => gathered,
+            _ = stopped.changed() => return,
+        };
         let detail = console
             .inner
             .detail
@@ -312,7 +319,10 @@ async fn poll(console: Console, mut stopped: watch::Receiver<bool>) {
         }
         let previous = console.snapshot();
         let snapshot = Arc::new(build(gathered, Some(&previous), sequence));
-        let controller_explains = events_tail.seen_any();
+        let controller_explains = console
+            .inner
+            .controller_explains
+            .load(std::sync::atomic::Ordering::Relaxed);
         if previous.sequence > 0 {
             let observed = diff(&previous, &snapshot, controller_explains);
             console.record_events(
@@ -322,15 +332,40 @@ async fn poll(console: Console, mut stopped: watch::Receiver<bool>) {
                     .collect(),
             );
         }
-        let controller_events = events_tail.poll(&mut client).await;
+        console.inner.snapshot.send_replace(snapshot.clone());
+        console.publish(Update::Snapshot((*snapshot).clone()));
+    }
+}
+
+/// Tails the controller's `__eddy_events` on its own clock, so a slow or
+/// moving events leader never holds the cluster view back.
+async fn tail_events(console: Console, mut stopped: watch::Receiver<bool>) {
+    let mut client =
+        Client::new(console.inner.bootstrap.iter().cloned()).with_node_timeout(NODE_TIMEOUT);
+    let mut ticker = tokio::time::interval(console.inner.options.poll_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tail = crate::events::Tail::default();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let events = tokio::select! {
+            events = tail.poll(&mut client) => events,
+            _ = stopped.changed() => return,
+        };
+        if tail.seen_any() {
+            console
+                .inner
+                .controller_explains
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         console.record_events(
-            controller_events
+            events
                 .into_iter()
                 .map(|(time_ms, event)| (time_ms, event, "controller"))
                 .collect(),
         );
-        console.inner.snapshot.send_replace(snapshot.clone());
-        console.publish(Update::Snapshot((*snapshot).clone()));
     }
 }
 
@@ -347,10 +382,18 @@ async fn poll_detail(console: Console, mut stopped: watch::Receiver<bool>) {
             _ = ticker.tick() => {}
             _ = stopped.changed() => return,
         }
-        let Ok(metadata) = client.metadata().await else {
+        // A gather of a large cluster makes hundreds of requests: stopping
+        // must not wait for it (against stopped nodes it would take minutes).
+        let gathered = tokio::select! {
+            gathered = async {
+                let metadata = client.metadata().await.ok()?;
+                Some(crate::detail::gather(&mut client, &metadata).await)
+            } => gathered,
+            _ = stopped.changed() => return,
+        };
+        let Some(detail) = gathered else {
             continue;
         };
-        let detail = crate::detail::gather(&mut client, &metadata).await;
         record_history(&console, &detail, now_ms()).await;
         if let Some(store) = &console.inner.store
             && last_prune.elapsed() >= PRUNE_INTERVAL

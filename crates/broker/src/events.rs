@@ -104,33 +104,13 @@ async fn create_topic(broker: &Arc<Broker>, image: &MetadataImage) {
 
 /// The position of the last event in the partition's log, if any.
 fn last_written(partition: &Partition) -> Option<Position> {
-    let log = partition
-        .log
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let end = log.log_end_offset();
-    let mut offset = log.log_start_offset();
-    let mut last = None;
     // The topic is small (a few hundred events an hour); read it through.
-    while offset < end {
-        let Ok(chunk) = log.read(offset, 1 << 20, end) else {
-            break;
-        };
-        if chunk.is_empty() {
-            break;
+    let mut last = None;
+    partition.for_each_record(|record| {
+        if let Some(position) = record.key.as_deref().and_then(parse_key) {
+            last = Some(position);
         }
-        for (header, batch) in eddy_protocol::records::batches(&chunk).flatten() {
-            offset = offset.max(header.next_offset());
-            let Ok(decoded) = RecordBatch::decode(&batch) else {
-                continue;
-            };
-            for record in decoded.records {
-                if let Some(position) = record.key.as_deref().and_then(parse_key) {
-                    last = Some(position);
-                }
-            }
-        }
-    }
+    });
     last
 }
 

@@ -113,6 +113,30 @@ impl Partition {
         format!("{}-{}", self.topic, self.index)
     }
 
+    /// Calls `visit` with every record of the log, oldest first (reading a
+    /// small internal topic back: group state, events). Batches that do not
+    /// decode are skipped.
+    pub fn for_each_record(&self, mut visit: impl FnMut(eddy_protocol::records::Record)) {
+        let log = lock(&self.log);
+        let end = log.log_end_offset();
+        let mut offset = log.log_start_offset();
+        while offset < end {
+            let Ok(chunk) = log.read(offset, 1 << 20, end) else {
+                break;
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            for (header, batch) in eddy_protocol::records::batches(&chunk).flatten() {
+                offset = offset.max(header.next_offset());
+                let Ok(decoded) = eddy_protocol::records::RecordBatch::decode(&batch) else {
+                    continue;
+                };
+                decoded.records.into_iter().for_each(&mut visit);
+            }
+        }
+    }
+
     pub fn assignment(&self) -> Assignment {
         lock(&self.state).assignment.clone()
     }

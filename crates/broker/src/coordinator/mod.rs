@@ -981,33 +981,12 @@ impl GroupCoordinator {
         let now = Instant::now();
         let mut records = 0usize;
         let mut loaded: HashMap<String, Group> = HashMap::new();
-        {
-            let log = partition
-                .log
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let mut offset = log.log_start_offset();
-            let end = log.log_end_offset();
-            while offset < end {
-                let Ok(chunk) = log.read(offset, 1 << 20, end) else {
-                    break;
-                };
-                if chunk.is_empty() {
-                    break;
-                }
-                for (header, batch) in eddy_protocol::records::batches(&chunk).flatten() {
-                    offset = offset.max(header.next_offset());
-                    let Ok(decoded) = RecordBatch::decode(&batch) else {
-                        continue;
-                    };
-                    for record in decoded.records {
-                        let Some(key) = &record.key else { continue };
-                        records += 1;
-                        apply(&mut loaded, store::decode(key, record.value.as_ref()), now);
-                    }
-                }
+        partition.for_each_record(|record| {
+            if let Some(key) = &record.key {
+                records += 1;
+                apply(&mut loaded, store::decode(key, record.value.as_ref()), now);
             }
-        }
+        });
         loaded.retain(|_, group| !group.members.is_empty() || !group.offsets.is_empty());
         let count = loaded.len();
         {

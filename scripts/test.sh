@@ -26,6 +26,11 @@ count_cargo_tests() {
 summary() { echo "tests: $passed passed, $failed failed, $skipped skipped"; }
 
 # The UI first: ui/dist is what `eddy serve`, the desktop app and the browser tests load.
+if [ ! -d node_modules ]; then
+  step "npm ci (a fresh checkout)"
+  npm ci --no-audit --no-fund
+fi
+
 step "npm run build -w ui"
 npm run build -w ui
 

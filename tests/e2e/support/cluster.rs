@@ -17,7 +17,7 @@ use eddy_protocol::messages::{
 };
 use eddy_protocol::{ApiKey, RequestBody, RequestFrame, ResponseBody, ResponseFrame};
 
-use super::{Node, free_port, wait_until};
+use super::{Node, wait_until};
 
 /// How long a cluster may take from its first process to every node
 /// registered.
@@ -62,7 +62,28 @@ impl Cluster {
     /// Starts `count` nodes (voters of the metadata quorum) with broker
     /// configs `settings`, and waits until every node lists all of them.
     pub fn start(count: i32, settings: &[&str]) -> Cluster {
-        let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
+        for attempt in 1..=FORMATION_ATTEMPTS {
+            match Cluster::try_start(count, settings) {
+                Ok(cluster) => {
+                    cluster.wait_for_brokers(count as usize, FORMATION_TIMEOUT);
+                    return cluster;
+                }
+                // Another process took a chosen port between the probe and
+                // the bind: choose again.
+                Err(reason) if attempt < FORMATION_ATTEMPTS && port_was_taken(&reason) => {
+                    eprintln!("cluster start, attempt {attempt}: a port was taken; retrying");
+                }
+                Err(reason) => panic!("{reason}"),
+            }
+        }
+        unreachable!("the last attempt panics")
+    }
+
+    fn try_start(count: i32, settings: &[&str]) -> Result<Cluster, String> {
+        let mut taken = Vec::new();
+        let ports: Vec<(u16, u16)> = (0..count)
+            .map(|_| (listen_port(&mut taken), listen_port(&mut taken)))
+            .collect();
         let voters = ports
             .iter()
             .enumerate()
@@ -74,7 +95,7 @@ impl Cluster {
             .iter()
             .enumerate()
             .map(|(index, (port, controller))| {
-                Node::start_member(
+                Node::try_start_member(
                     index as i32 + 1,
                     *port,
                     vec![
@@ -86,10 +107,8 @@ impl Cluster {
                     settings,
                 )
             })
-            .collect();
-        let cluster = Cluster { nodes };
-        cluster.wait_for_brokers(count as usize, FORMATION_TIMEOUT);
-        cluster
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Cluster { nodes })
     }
 
     /// Every node's address, comma separated (clients' bootstrap servers).
@@ -372,6 +391,34 @@ pub const SUPERVISOR_CONTROLLER_PORT_OFFSET: u16 = 100;
 /// client ports PORT..PORT+NODES and the controller ports 100 above were
 /// free a moment ago. Picked at random in 20000-30000 (below Linux's
 /// ephemeral range) so parallel runs rarely collide.
+/// How many times [`Cluster::start`] chooses ports again when one was taken.
+const FORMATION_ATTEMPTS: usize = 3;
+
+/// Whether a node failed to start because its port was in use.
+fn port_was_taken(reason: &str) -> bool {
+    reason.contains("Address already in use")
+        || reason.contains("cannot listen")
+        || reason.contains("controller listener")
+}
+
+/// A free port below the kernel's ephemeral range (32768 and up on Linux), so
+/// the nodes' own outgoing connections cannot take it before a node binds it
+/// (a port from `bind(0)` is ephemeral, and node 1 connecting to the other
+/// controllers may get it as its local port). Not one of `taken`.
+fn listen_port(taken: &mut Vec<u16>) -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..1000 {
+        let mut hasher = std::hash::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        if !taken.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.push(port);
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range")
+}
+
 pub fn free_base_port(nodes: u16) -> u16 {
     use std::hash::{BuildHasher, Hasher};
     let port_free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();

@@ -144,6 +144,18 @@ impl Node {
     /// `eddy broker` arguments (its controller listener and the voters).
     /// Panics if it does not start.
     pub fn start_member(node_id: i32, port: u16, args: Vec<String>, settings: &[&str]) -> Node {
+        Node::try_start_member(node_id, port, args, settings)
+            .unwrap_or_else(|reason| panic!("{reason}"))
+    }
+
+    /// [`Node::start_member`], with the reason it did not start (its log
+    /// included) as the error.
+    pub fn try_start_member(
+        node_id: i32,
+        port: u16,
+        args: Vec<String>,
+        settings: &[&str],
+    ) -> Result<Node, String> {
         let home = tempfile::Builder::new()
             .prefix(&format!("eddy-e2e-node{node_id}-"))
             .tempdir()
@@ -156,10 +168,8 @@ impl Node {
             args,
             child: None,
         };
-        if let Err(reason) = node.spawn() {
-            panic!("{reason}");
-        }
-        node
+        node.spawn()?;
+        Ok(node)
     }
 
     pub fn node_id(&self) -> i32 {
@@ -280,10 +290,19 @@ impl Node {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// The last lines of the node's log, after its `Error:` line if a
+    /// backtrace would push that out of them.
     fn log_tail(&self) -> String {
         let log = self.log();
         let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(LOG_LINES_ON_FAILURE)..].join("\n")
+        let tail_start = lines.len().saturating_sub(LOG_LINES_ON_FAILURE);
+        let error = lines[..tail_start]
+            .iter()
+            .rev()
+            .find(|line| line.starts_with("Error:"))
+            .map(|line| format!("{line}\n[…]\n"))
+            .unwrap_or_default();
+        format!("{error}{}", lines[tail_start..].join("\n"))
     }
 
     fn log_path(&self) -> PathBuf {

@@ -293,6 +293,36 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "3",
         "Replication factor of __consumer_offsets (fewer when fewer nodes are alive when it is created).",
     ),
+    def(
+        "auto.leader.rebalance.enable",
+        Boolean,
+        "true",
+        "Give partitions back to their preferred leader (the first replica) when it is in sync again.",
+    ),
+    def(
+        "leader.imbalance.check.interval.seconds",
+        Long,
+        "5",
+        "How often the controller checks for partitions not led by their preferred leader (Kafka: 300).",
+    ),
+    def(
+        "leader.imbalance.per.broker.percentage",
+        Int,
+        "10",
+        "Share of a node's preferred partitions led elsewhere that triggers a rebalance.",
+    ),
+    def(
+        "leader.replication.throttled.rate",
+        Long,
+        "9223372036854775807",
+        "Bytes per second a leader sends to followers of throttled replicas (leader.replication.throttled.replicas).",
+    ),
+    def(
+        "follower.replication.throttled.rate",
+        Long,
+        "9223372036854775807",
+        "Bytes per second a follower fetches for throttled replicas (follower.replication.throttled.replicas).",
+    ),
 ];
 
 /// Topic configs, each defaulting to a broker config.
@@ -402,6 +432,22 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         &[],
         "Elect out-of-sync replicas.",
     ),
+    ConfigDef {
+        name: "leader.replication.throttled.replicas",
+        kind: List,
+        default: "",
+        broker_synonym: None,
+        choices: &[],
+        doc: "Replicas (PARTITION:NODE list, or *) whose leader side is throttled by the leader's leader.replication.throttled.rate.",
+    },
+    ConfigDef {
+        name: "follower.replication.throttled.replicas",
+        kind: List,
+        default: "",
+        broker_synonym: None,
+        choices: &[],
+        doc: "Replicas (PARTITION:NODE list, or *) whose follower fetches are throttled by that node's follower.replication.throttled.rate.",
+    },
 ];
 
 /// Why a config was refused.
@@ -451,6 +497,19 @@ pub fn validate(row: &ConfigDef, value: &str) -> Result<(), ConfigError> {
         }
         Double if trimmed.parse::<f64>().is_err() => return Err(invalid("expected a number")),
         _ => {}
+    }
+    if row.name.ends_with(".replication.throttled.replicas")
+        && let Some(bad) = trimmed.split(',').map(str::trim).find(|entry| {
+            !entry.is_empty()
+                && *entry != "*"
+                && !entry.split_once(':').is_some_and(|(partition, node)| {
+                    partition.trim().parse::<i32>().is_ok() && node.trim().parse::<i32>().is_ok()
+                })
+        })
+    {
+        return Err(invalid(&format!(
+            "{bad} is not PARTITION:NODE (e.g. 0:3) or *"
+        )));
     }
     if !row.choices.is_empty() {
         let items: Vec<&str> = if row.kind == List {
@@ -629,6 +688,31 @@ impl BrokerConfig {
         self.parsed("unclean.leader.election.enable", false)
     }
 
+    pub fn auto_leader_rebalance(&self) -> bool {
+        self.parsed("auto.leader.rebalance.enable", true)
+    }
+
+    pub fn leader_imbalance_check_interval_ms(&self) -> u64 {
+        self.parsed::<u64>("leader.imbalance.check.interval.seconds", 5)
+            .saturating_mul(1000)
+    }
+
+    pub fn leader_imbalance_per_broker_percentage(&self) -> u32 {
+        self.parsed("leader.imbalance.per.broker.percentage", 10)
+    }
+
+    /// Bytes per second this node, as a leader, sends for throttled replicas;
+    /// `None` when unlimited.
+    pub fn leader_replication_throttled_rate(&self) -> Option<u64> {
+        throttle_rate(self.parsed("leader.replication.throttled.rate", i64::MAX))
+    }
+
+    /// Bytes per second this node, as a follower, fetches for throttled
+    /// replicas; `None` when unlimited.
+    pub fn follower_replication_throttled_rate(&self) -> Option<u64> {
+        throttle_rate(self.parsed("follower.replication.throttled.rate", i64::MAX))
+    }
+
     pub fn offsets_topic_replication_factor(&self) -> i16 {
         self.parsed("offsets.topic.replication.factor", 3)
     }
@@ -651,6 +735,23 @@ impl BrokerConfig {
             .unwrap_or(row.default)
             .to_string()
     }
+}
+
+/// A throttle rate as configured: `Long.MAX_VALUE` (Kafka's default) means
+/// none; a negative value is treated as none too.
+fn throttle_rate(value: i64) -> Option<u64> {
+    (0..i64::MAX).contains(&value).then_some(value as u64)
+}
+
+/// Whether a `*.replication.throttled.replicas` value lists `partition` on
+/// `node` (`PARTITION:NODE` entries, or `*` for every replica).
+pub fn throttled_replica(list: &str, partition: i32, node: i32) -> bool {
+    list.split(',').map(str::trim).any(|entry| {
+        entry == "*"
+            || entry.split_once(':').is_some_and(|(p, n)| {
+                p.trim().parse() == Ok(partition) && n.trim().parse() == Ok(node)
+            })
+    })
 }
 
 /// A topic's effective configuration: its overrides over the broker's defaults.
@@ -712,6 +813,20 @@ impl TopicConfig {
         self.parsed(broker, "unclean.leader.election.enable", false)
     }
 
+    /// Whether replica `node` of `partition` is throttled on the leader side.
+    pub fn leader_throttled(&self, partition: i32, node: i32) -> bool {
+        self.overrides
+            .get("leader.replication.throttled.replicas")
+            .is_some_and(|list| throttled_replica(list, partition, node))
+    }
+
+    /// Whether replica `node` of `partition` is throttled on the follower side.
+    pub fn follower_throttled(&self, partition: i32, node: i32) -> bool {
+        self.overrides
+            .get("follower.replication.throttled.replicas")
+            .is_some_and(|list| throttled_replica(list, partition, node))
+    }
+
     pub fn log_append_time(&self, broker: &BrokerConfig) -> bool {
         self.value(broker, "message.timestamp.type").as_deref() == Some("LogAppendTime")
     }
@@ -748,6 +863,21 @@ impl TopicConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn throttled_replicas_are_partition_node_pairs_or_a_wildcard() {
+        assert!(throttled_replica("0:3, 1:2", 0, 3));
+        assert!(throttled_replica("0:3,1:2", 1, 2));
+        assert!(!throttled_replica("0:3,1:2", 1, 3));
+        assert!(throttled_replica("*", 7, 1));
+        assert!(!throttled_replica("", 0, 1));
+        let row = topic_config("follower.replication.throttled.replicas").expect("known");
+        assert!(validate(row, "0:1,2:3").is_ok());
+        assert!(validate(row, "*").is_ok());
+        assert!(validate(row, "").is_ok());
+        assert!(validate(row, "0-1").is_err());
+        assert!(validate(row, "a:1").is_err());
+    }
+
     use super::*;
 
     fn broker() -> BrokerConfig {

@@ -72,6 +72,30 @@ pub enum Command {
         broker_id: i32,
         count: i64,
     },
+    /// Sets (and deletes) dynamic broker configs, for one node or (`None`)
+    /// the cluster-wide default. The values are checked by the proposer.
+    AlterBrokerConfigs {
+        broker: Option<i32>,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+    },
+    /// Elects leaders: the preferred replica (the first live in-sync one in
+    /// replica order), or with `unclean` any live replica when no ISR member
+    /// is. `None` means every partition; `automatic` marks the controller's
+    /// own rebalancing (for the events' wording).
+    ElectLeaders {
+        partitions: Option<Vec<(String, i32)>>,
+        unclean: bool,
+        automatic: bool,
+    },
+    /// Starts (`Some(target replicas)`) or cancels (`None`) reassignments.
+    AlterReassignments {
+        changes: Vec<(String, i32, Option<Vec<i32>>)>,
+    },
+    /// Forgets a node that is gone for good; it must host no replicas.
+    UnregisterBroker {
+        id: i32,
+    },
     /// Sent by a partition leader to change the ISR.
     AlterPartition {
         topic: String,
@@ -100,6 +124,9 @@ pub enum CommandOutput {
         count: i64,
     },
     Partition(PartitionState),
+    /// Per partition of an ElectLeaders or AlterReassignments command: the
+    /// reason it was refused, if it was.
+    PerPartition(Vec<(String, i32, Option<CommandError>)>),
 }
 
 /// Why a command was refused: Kafka's error code and a sentence.
@@ -237,6 +264,13 @@ impl Applier<'_> {
             Command::AllocateProducerIds { broker_id, count } => {
                 self.allocate_producer_ids(*broker_id, *count)
             }
+            Command::AlterBrokerConfigs { .. }
+            | Command::ElectLeaders { .. }
+            | Command::AlterReassignments { .. }
+            | Command::UnregisterBroker { .. } => Err(CommandError::new(
+                ErrorCode::UnsupportedVersion,
+                "this controller cannot apply the command yet",
+            )),
             Command::AlterPartition {
                 topic,
                 partition,
@@ -600,6 +634,8 @@ impl Applier<'_> {
             isr,
             leader,
             replicas,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
             leader_epoch: 0,
             partition_epoch: 0,
         }

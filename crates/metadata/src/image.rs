@@ -24,6 +24,10 @@ pub struct MetadataImage {
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicImage>,
     pub next_producer_id: i64,
+    /// Dynamic broker configs set through the Kafka API: the key is the
+    /// resource name, "" for the cluster-wide default or a node id.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The last [`MAX_EVENTS`] events, newest last.
     pub events: VecDeque<ClusterEvent>,
 }
@@ -67,11 +71,23 @@ pub struct PartitionState {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// While a reassignment is in flight: replicas being added (not yet in
+    /// the ISR) and replicas to be removed once they are. `replicas` holds
+    /// both the target and the replicas being removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding_replicas: Vec<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing_replicas: Vec<i32>,
 }
 
 impl PartitionState {
     pub fn is_offline(&self) -> bool {
         self.leader == NO_LEADER
+    }
+
+    /// Whether a reassignment of this partition is in flight.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
     }
 }
 

@@ -450,6 +450,111 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     },
 ];
 
+/// Broker configs that can change while the cluster runs (IncrementalAlterConfigs
+/// or AlterConfigs on a BROKER resource: the cluster-wide default or one node).
+/// Every node reads these when it uses them. The others (the node's identity,
+/// listeners and data directory, the metadata quorum's timings, the sizes of
+/// internal topics, ...) are read once at start and come only from the
+/// node's properties file.
+pub const DYNAMIC_BROKER_CONFIGS: &[&str] = &[
+    "auto.create.topics.enable",
+    "num.partitions",
+    "default.replication.factor",
+    "message.max.bytes",
+    "log.segment.bytes",
+    "log.roll.ms",
+    "log.retention.ms",
+    "log.retention.bytes",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+    "log.index.interval.bytes",
+    "log.message.timestamp.type",
+    "log.cleanup.policy",
+    "log.cleaner.delete.retention.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "min.insync.replicas",
+    "replica.lag.time.max.ms",
+    "replica.fetch.wait.max.ms",
+    "unclean.leader.election.enable",
+    "compression.type",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
+    "leader.imbalance.per.broker.percentage",
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+];
+
+/// Whether broker config `name` can change while the cluster runs.
+pub fn is_dynamic(name: &str) -> bool {
+    DYNAMIC_BROKER_CONFIGS.contains(&name)
+}
+
+/// Checks a dynamic broker config value: its type and choices, and the
+/// range that makes sense for it (a topic needs at least one partition, ...).
+pub fn validate_dynamic(name: &str, value: &str) -> Result<(), ConfigError> {
+    let row = broker_config(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+    validate(row, value)?;
+    let choices: &[&str] = match name {
+        "log.cleanup.policy" => &["delete", "compact"],
+        "log.message.timestamp.type" => &["CreateTime", "LogAppendTime"],
+        "compression.type" => &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
+        _ => &[],
+    };
+    let trimmed = value.trim();
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason,
+    };
+    if !choices.is_empty()
+        && let Some(bad) = trimmed
+            .split(',')
+            .map(str::trim)
+            .find(|item| !choices.contains(item))
+    {
+        return Err(invalid(format!(
+            "{bad} is not one of {}",
+            choices.join(", ")
+        )));
+    }
+    let (min, max): (i64, i64) = match name {
+        "num.partitions" => (1, 10_000),
+        "default.replication.factor" => (1, i64::from(i16::MAX)),
+        "min.insync.replicas" => (1, i64::from(i32::MAX)),
+        "message.max.bytes" | "replica.fetch.wait.max.ms" => (0, i64::from(i32::MAX)),
+        "log.segment.bytes" | "log.index.interval.bytes" => (14, i64::from(i32::MAX)),
+        "log.roll.ms" | "replica.lag.time.max.ms" | "leader.imbalance.check.interval.seconds" => {
+            (1, i64::MAX)
+        }
+        "log.retention.ms" | "log.retention.bytes" => (-1, i64::MAX),
+        "log.flush.interval.messages" | "log.flush.interval.ms" => (1, i64::MAX),
+        "log.cleaner.delete.retention.ms"
+        | "leader.replication.throttled.rate"
+        | "follower.replication.throttled.rate" => (0, i64::MAX),
+        "leader.imbalance.per.broker.percentage" => (0, 100),
+        _ => return Ok(()),
+    };
+    match trimmed.parse::<i64>() {
+        Ok(number) if (min..=max).contains(&number) => Ok(()),
+        Ok(_) if max == i64::MAX => Err(invalid(format!("must be at least {min}"))),
+        Ok(_) => Err(invalid(format!("must be between {min} and {max}"))),
+        Err(_) => Err(invalid("expected an integer".to_string())),
+    }
+}
+
+/// Where a broker config's effective value comes from, most specific first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerConfigSource {
+    /// Set dynamically for this node.
+    DynamicNode,
+    /// Set dynamically as the cluster-wide default.
+    DynamicDefault,
+    /// Set in the node's properties file or command line.
+    Static,
+    /// Kafka's default.
+    Default,
+}
+
 /// Why a config was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -543,6 +648,11 @@ pub struct BrokerConfig {
     pub voters: BTreeMap<i32, String>,
     /// Values set by the user (file or command line); others take defaults.
     overrides: BTreeMap<String, String>,
+    /// Dynamic configs set for every node (the cluster-wide default), from
+    /// the cluster metadata; they win over `overrides`.
+    dynamic_default: BTreeMap<String, String>,
+    /// Dynamic configs set for this node; they win over everything.
+    dynamic_node: BTreeMap<String, String>,
 }
 
 impl BrokerConfig {
@@ -555,6 +665,62 @@ impl BrokerConfig {
             controller_listen: None,
             voters: BTreeMap::new(),
             overrides: BTreeMap::new(),
+            dynamic_default: BTreeMap::new(),
+            dynamic_node: BTreeMap::new(),
+        }
+    }
+
+    /// This configuration with the dynamic configs of the cluster metadata
+    /// laid over it: `default` for every node, then `node` for this one.
+    /// Names that are not dynamic and values that do not check are ignored
+    /// (the node that accepted them checked them already).
+    pub fn with_dynamic(
+        &self,
+        default: Option<&BTreeMap<String, String>>,
+        node: Option<&BTreeMap<String, String>>,
+    ) -> BrokerConfig {
+        let usable = |configs: Option<&BTreeMap<String, String>>| -> BTreeMap<String, String> {
+            configs
+                .into_iter()
+                .flatten()
+                .filter(|(name, value)| validate_dynamic(name, value).is_ok() && is_dynamic(name))
+                .map(|(name, value)| (name.clone(), value.trim().to_string()))
+                .collect()
+        };
+        BrokerConfig {
+            dynamic_default: usable(default),
+            dynamic_node: usable(node),
+            ..self.clone()
+        }
+    }
+
+    /// Whether the dynamic layers differ from `other`'s.
+    pub fn dynamic_differs(&self, other: &BrokerConfig) -> bool {
+        self.dynamic_default != other.dynamic_default || self.dynamic_node != other.dynamic_node
+    }
+
+    /// Where `name`'s effective value comes from.
+    pub fn source(&self, name: &str) -> BrokerConfigSource {
+        if self.dynamic_node.contains_key(name) {
+            BrokerConfigSource::DynamicNode
+        } else if self.dynamic_default.contains_key(name) {
+            BrokerConfigSource::DynamicDefault
+        } else if self.overrides.contains_key(name) {
+            BrokerConfigSource::Static
+        } else {
+            BrokerConfigSource::Default
+        }
+    }
+
+    /// The value of `name` set at `source`, if it is set there.
+    pub fn value_at(&self, name: &str, source: BrokerConfigSource) -> Option<&str> {
+        match source {
+            BrokerConfigSource::DynamicNode => self.dynamic_node.get(name).map(String::as_str),
+            BrokerConfigSource::DynamicDefault => {
+                self.dynamic_default.get(name).map(String::as_str)
+            }
+            BrokerConfigSource::Static => self.overrides.get(name).map(String::as_str),
+            BrokerConfigSource::Default => broker_config(name).map(|row| row.default),
         }
     }
 
@@ -597,17 +763,20 @@ impl BrokerConfig {
         Ok(())
     }
 
-    /// The value of a broker config: the override, or Kafka's default.
+    /// The value of a broker config: set dynamically for this node, as the
+    /// cluster-wide default, in the properties file, or Kafka's default.
     pub fn value(&self, name: &str) -> Option<&str> {
-        self.overrides
+        self.dynamic_node
             .get(name)
+            .or_else(|| self.dynamic_default.get(name))
+            .or_else(|| self.overrides.get(name))
             .map(String::as_str)
             .or_else(|| broker_config(name).map(|row| row.default))
     }
 
-    /// Whether the user set this config (for DescribeConfigs' source).
+    /// Whether the user set this config, statically or dynamically.
     pub fn is_overridden(&self, name: &str) -> bool {
-        self.overrides.contains_key(name)
+        self.source(name) != BrokerConfigSource::Default
     }
 
     fn parsed<T: std::str::FromStr>(&self, name: &str, fallback: T) -> T {
@@ -939,6 +1108,63 @@ mod tests {
         );
         assert!(TopicConfig::from_pairs([("cleanup.policy", "compact, delete")]).is_ok());
         assert!(broker().set("num.partitions", "many").is_err());
+    }
+
+    #[test]
+    fn dynamic_configs_win_over_static_ones_node_first() {
+        let mut config = broker();
+        config.set("num.partitions", "2").unwrap();
+        config.set("log.retention.ms", "1000").unwrap();
+        let default = BTreeMap::from([
+            ("num.partitions".to_string(), "3".to_string()),
+            ("min.insync.replicas".to_string(), "1".to_string()),
+            // Not dynamic, or not valid: ignored.
+            ("node.id".to_string(), "9".to_string()),
+            ("log.retention.bytes".to_string(), "lots".to_string()),
+        ]);
+        let node = BTreeMap::from([("num.partitions".to_string(), "4".to_string())]);
+        let dynamic = config.with_dynamic(Some(&default), Some(&node));
+        assert_eq!(dynamic.num_partitions(), 4);
+        assert_eq!(
+            dynamic.source("num.partitions"),
+            BrokerConfigSource::DynamicNode
+        );
+        assert_eq!(
+            dynamic.value_at("num.partitions", BrokerConfigSource::DynamicDefault),
+            Some("3")
+        );
+        assert_eq!(
+            dynamic.source("min.insync.replicas"),
+            BrokerConfigSource::DynamicDefault
+        );
+        assert!(dynamic.is_overridden("min.insync.replicas"));
+        assert_eq!(
+            dynamic.source("log.retention.ms"),
+            BrokerConfigSource::Static
+        );
+        assert_eq!(dynamic.source("node.id"), BrokerConfigSource::Default);
+        assert_eq!(dynamic.value("log.retention.bytes"), Some("-1"));
+        assert!(dynamic.dynamic_differs(&config));
+        let without = dynamic.with_dynamic(None, None);
+        assert_eq!(without.num_partitions(), 2);
+        assert!(!without.dynamic_differs(&config));
+    }
+
+    #[test]
+    fn dynamic_values_are_checked_for_range_and_choices() {
+        assert!(validate_dynamic("num.partitions", "3").is_ok());
+        assert!(validate_dynamic("num.partitions", "0").is_err());
+        assert!(validate_dynamic("num.partitions", "many").is_err());
+        assert!(validate_dynamic("leader.imbalance.per.broker.percentage", "101").is_err());
+        assert!(validate_dynamic("log.retention.ms", "-1").is_ok());
+        assert!(validate_dynamic("log.cleanup.policy", "compact,delete").is_ok());
+        assert!(validate_dynamic("log.cleanup.policy", "shred").is_err());
+        assert!(validate_dynamic("no.such.config", "1").is_err());
+        assert!(is_dynamic("follower.replication.throttled.rate"));
+        assert!(!is_dynamic("node.id") && !is_dynamic("controller.quorum.election.timeout.ms"));
+        for name in DYNAMIC_BROKER_CONFIGS {
+            assert!(broker_config(name).is_some(), "{name}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod config;
 mod connection;
 pub mod coordinator;
 pub mod events;
+pub mod faults;
 pub mod handlers;
 pub mod replica;
 pub mod replication;

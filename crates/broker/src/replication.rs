@@ -36,6 +36,18 @@ const PARTITION_MAX_BYTES: i32 = 1 << 20;
 const FETCH_MAX_BYTES: i32 = 16 << 20;
 /// How long a follower waits before reconnecting to a leader it lost.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest pause after failures in a row (Kafka's
+/// `replica.fetch.backoff.ms`): a leader that keeps closing the connection
+/// (isolated by fault injection) is not asked ten times a second.
+const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The pause after `failures` failed attempts in a row: doubling from
+/// [`RECONNECT_BACKOFF`] up to [`MAX_RECONNECT_BACKOFF`].
+fn reconnect_backoff(failures: u32) -> Duration {
+    RECONNECT_BACKOFF
+        .saturating_mul(1 << failures.saturating_sub(1).min(8))
+        .min(MAX_RECONNECT_BACKOFF)
+}
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often leaders look at their ISRs.
 const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(200);
@@ -112,7 +124,17 @@ async fn fetch_from(
     mut partitions: watch::Receiver<Vec<Arc<Partition>>>,
 ) {
     let mut link: Option<Link> = None;
+    let mut failures: u32 = 0;
+    let mut faults = eddy_metadata::fault::subscribe();
     loop {
+        if *faults.borrow_and_update() {
+            // Isolated by fault injection: nothing goes to the leader.
+            link = None;
+            if faults.wait_for(|isolated| !*isolated).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let Some(strong) = broker.upgrade() else {
             return;
         };
@@ -139,33 +161,48 @@ async fn fetch_from(
                 Err(error) => {
                     tracing::debug!(leader, %address, %error, "cannot reach the leader");
                     drop(strong);
-                    tokio::time::sleep(RECONNECT_BACKOFF).await;
+                    failures = failures.saturating_add(1);
+                    tokio::time::sleep(reconnect_backoff(failures)).await;
                     continue;
                 }
             }
         }
-        let request = fetch_request(&strong, &followed);
+        let throttle = FollowerThrottle::now(&strong, &followed);
+        let request = fetch_request(&strong, &followed, &throttle);
         let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
         drop(strong);
+        if request.topics.is_empty() {
+            // Every partition is throttled and over the quota: wait for it.
+            tokio::time::sleep(throttle.wait).await;
+            continue;
+        }
         let Some(connected) = link.as_mut() else {
             continue;
         };
-        let response =
-            match tokio::time::timeout(wait + Duration::from_secs(5), connected.fetch(request))
-                .await
-            {
-                Ok(Ok(response)) => response,
-                Ok(Err(error)) => {
-                    tracing::debug!(leader, %error, "fetch from the leader failed");
-                    link = None;
-                    tokio::time::sleep(RECONNECT_BACKOFF).await;
-                    continue;
-                }
-                Err(_) => {
-                    link = None;
-                    continue;
-                }
-            };
+        let exchange =
+            tokio::time::timeout(wait + Duration::from_secs(5), connected.fetch(request));
+        let response = tokio::select! {
+            response = exchange => response,
+            () = eddy_metadata::fault::until_isolated(&mut faults) => {
+                link = None;
+                continue;
+            }
+        };
+        let response = match response {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                tracing::debug!(leader, %error, "fetch from the leader failed");
+                link = None;
+                failures = failures.saturating_add(1);
+                tokio::time::sleep(reconnect_backoff(failures)).await;
+                continue;
+            }
+            Err(_) => {
+                link = None;
+                continue;
+            }
+        };
+        failures = 0;
         let Some(strong) = broker.upgrade() else {
             return;
         };
@@ -178,6 +215,10 @@ async fn fetch_from(
                 }) else {
                     continue;
                 };
+                if throttle.covers(partition) {
+                    let bytes = data.records.as_ref().map_or(0, Bytes::len);
+                    follower_quota().charge(throttle.rate, bytes);
+                }
                 if apply_fetched(&strong, partition, data).is_err() {
                     backoff = true;
                 }
@@ -191,9 +232,25 @@ async fn fetch_from(
     }
 }
 
-fn fetch_request(broker: &Broker, followed: &[Arc<Partition>]) -> FetchRequest {
+fn fetch_request(
+    broker: &Broker,
+    followed: &[Arc<Partition>],
+    throttle: &FollowerThrottle,
+) -> FetchRequest {
     let mut topics: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
     for partition in followed {
+        let throttled = throttle.covers(partition);
+        if throttled && throttle.allowance <= 0 {
+            // Over the follower quota: left out of this fetch, as in Kafka.
+            continue;
+        }
+        let partition_max_bytes = if throttled {
+            i32::try_from(throttle.allowance)
+                .unwrap_or(i32::MAX)
+                .min(PARTITION_MAX_BYTES)
+        } else {
+            PARTITION_MAX_BYTES
+        };
         let (end, last_epoch, start) = {
             let log = partition
                 .log
@@ -214,7 +271,7 @@ fn fetch_request(broker: &Broker, followed: &[Arc<Partition>]) -> FetchRequest {
                 fetch_offset: end,
                 last_fetched_epoch: last_epoch,
                 log_start_offset: start,
-                partition_max_bytes: PARTITION_MAX_BYTES,
+                partition_max_bytes,
                 ..Default::default()
             });
     }
@@ -236,6 +293,153 @@ fn fetch_request(broker: &Broker, followed: &[Arc<Partition>]) -> FetchRequest {
             .collect(),
         ..Default::default()
     }
+}
+
+/// The follower throttle as it applies to one fetch: the node's
+/// `follower.replication.throttled.rate`, the partitions that topics'
+/// `follower.replication.throttled.replicas` name for this node, and the
+/// bytes the quota allows now.
+struct FollowerThrottle {
+    rate: Option<u64>,
+    throttled: Vec<(String, i32)>,
+    allowance: i64,
+    /// How long until the quota allows bytes again.
+    wait: Duration,
+}
+
+impl FollowerThrottle {
+    fn now(broker: &Broker, followed: &[Arc<Partition>]) -> FollowerThrottle {
+        let rate = broker.broker_config().follower_replication_throttled_rate();
+        let mut throttled = Vec::new();
+        if rate.is_some() {
+            for partition in followed {
+                let listed = broker.topic(&partition.topic).is_some_and(|topic| {
+                    topic
+                        .config
+                        .read()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .follower_throttled(partition.index, broker.node_id)
+                });
+                if listed {
+                    throttled.push((partition.topic.clone(), partition.index));
+                }
+            }
+        }
+        let (allowance, wait) = if throttled.is_empty() {
+            (i64::MAX, Duration::ZERO)
+        } else {
+            let mut quota = follower_quota();
+            (quota.available(rate), quota.wait(rate))
+        };
+        FollowerThrottle {
+            rate,
+            throttled,
+            allowance,
+            wait: wait.max(Duration::from_millis(10)),
+        }
+    }
+
+    fn covers(&self, partition: &Partition) -> bool {
+        self.throttled
+            .iter()
+            .any(|(topic, index)| *topic == partition.topic && *index == partition.index)
+    }
+}
+
+/// A replication quota: bytes per second, as a token bucket that holds at
+/// most one second of bytes. A batch is never split, so the bucket can go
+/// below zero; nothing throttled moves until it refills.
+#[derive(Debug)]
+pub struct Quota {
+    tokens: f64,
+    updated: std::time::Instant,
+}
+
+impl Quota {
+    const fn new() -> Option<Quota> {
+        None
+    }
+
+    fn refill(&mut self, rate: u64) {
+        let now = std::time::Instant::now();
+        let elapsed = now.duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate as f64).min(rate as f64);
+        self.updated = now;
+    }
+
+    /// Bytes the quota allows now (`i64::MAX` without a rate).
+    pub fn available(&mut self, rate: Option<u64>) -> i64 {
+        let Some(rate) = rate else {
+            return i64::MAX;
+        };
+        self.refill(rate);
+        self.tokens.floor() as i64
+    }
+
+    /// Counts `bytes` sent or received under the quota.
+    pub fn charge(&mut self, rate: Option<u64>, bytes: usize) {
+        if let Some(rate) = rate {
+            self.refill(rate);
+            self.tokens -= bytes as f64;
+        }
+    }
+
+    /// How long until the quota allows bytes again.
+    pub fn wait(&mut self, rate: Option<u64>) -> Duration {
+        match rate {
+            Some(rate) if rate > 0 => {
+                self.refill(rate);
+                if self.tokens >= 1.0 {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs_f64(((1.0 - self.tokens) / rate as f64).min(1.0))
+                }
+            }
+            Some(_) => Duration::from_secs(1),
+            None => Duration::ZERO,
+        }
+    }
+}
+
+/// A node-wide quota (one process is one node).
+pub struct QuotaGuard(std::sync::MutexGuard<'static, Option<Quota>>);
+
+impl std::ops::Deref for QuotaGuard {
+    type Target = Quota;
+    fn deref(&self) -> &Quota {
+        self.0.as_ref().expect("initialised when locked")
+    }
+}
+
+impl std::ops::DerefMut for QuotaGuard {
+    fn deref_mut(&mut self) -> &mut Quota {
+        self.0.as_mut().expect("initialised when locked")
+    }
+}
+
+fn lock_quota(quota: &'static std::sync::Mutex<Option<Quota>>) -> QuotaGuard {
+    let mut guard = quota
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    guard.get_or_insert_with(|| Quota {
+        tokens: f64::MAX,
+        updated: std::time::Instant::now(),
+    });
+    QuotaGuard(guard)
+}
+
+/// This node's follower quota (`follower.replication.throttled.rate`), shared
+/// by its fetchers.
+fn follower_quota() -> QuotaGuard {
+    static QUOTA: std::sync::Mutex<Option<Quota>> = std::sync::Mutex::new(Quota::new());
+    lock_quota(&QUOTA)
+}
+
+/// This node's leader quota (`leader.replication.throttled.rate`), shared by
+/// the replica fetches it serves.
+pub fn leader_quota() -> QuotaGuard {
+    static QUOTA: std::sync::Mutex<Option<Quota>> = std::sync::Mutex::new(Quota::new());
+    lock_quota(&QUOTA)
 }
 
 /// Applies one partition of a fetch response: truncation at a divergence,
@@ -438,5 +642,50 @@ impl Link {
             ResponseBody::Fetch(response) => Ok(response),
             _ => Err(invalid("not a fetch response".into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> Quota {
+        Quota {
+            tokens: f64::MAX,
+            updated: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_quota_allows_a_second_of_bytes_and_refills_at_its_rate() {
+        let mut quota = full();
+        assert_eq!(quota.available(None), i64::MAX);
+        assert_eq!(quota.wait(None), Duration::ZERO);
+        let rate = Some(1_000_000);
+        assert_eq!(
+            quota.available(rate),
+            1_000_000,
+            "at most one second's worth"
+        );
+        // A batch larger than what is left overdraws the quota.
+        quota.charge(rate, 1_500_000);
+        assert!(quota.available(rate) < 0);
+        let wait = quota.wait(rate);
+        assert!(
+            wait > Duration::from_millis(400) && wait <= Duration::from_millis(501),
+            "{wait:?}"
+        );
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(quota.available(rate) > 0, "refilled");
+        assert_eq!(quota.wait(Some(0)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn fetchers_back_off_more_after_each_failure_in_a_row() {
+        let pauses: Vec<u128> = (1..=6)
+            .map(|failures| reconnect_backoff(failures).as_millis())
+            .collect();
+        assert_eq!(pauses, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(reconnect_backoff(u32::MAX), MAX_RECONNECT_BACKOFF);
     }
 }

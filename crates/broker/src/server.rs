@@ -48,6 +48,10 @@ pub async fn run(
     let replication = tokio::spawn(crate::replication::run(Arc::downgrade(&broker)));
     let quorum = tokio::spawn(quorum_watch(broker.clone(), stopped.clone()));
     let events = tokio::spawn(crate::events::run(Arc::downgrade(&broker)));
+    let faults = tokio::spawn(crate::faults::watch_file(
+        broker.data_dir.clone(),
+        stopped.clone(),
+    ));
     let cleaner = tokio::spawn(cleaner_loop(
         broker.clone(),
         config.cleaner_backoff_ms(),
@@ -103,6 +107,7 @@ pub async fn run(
     replication.abort();
     quorum.abort();
     events.abort();
+    faults.abort();
     flush_all(&broker);
     broker.metadata.clone().shutdown().await;
     Ok(())

@@ -147,7 +147,12 @@ pub struct RoleChange {
 
 /// The node's state, shared by all connections.
 pub struct Broker {
+    /// The effective configuration: `static_config` with the dynamic
+    /// broker configs of the applied metadata laid over it.
     pub config: RwLock<BrokerConfig>,
+    /// The configuration the node started with (properties file and
+    /// command line).
+    static_config: BrokerConfig,
     pub node_id: i32,
     pub data_dir: PathBuf,
     pub metadata: MetadataNode,
@@ -227,6 +232,11 @@ impl Broker {
             election_timeout_max_ms: election * 2,
             fast_fence_ms: config.disconnect_fence_ms(),
             unclean_leader_election: config.unclean_leader_election(),
+            auto_leader_rebalance: config.auto_leader_rebalance(),
+            leader_imbalance_check_interval: Duration::from_millis(
+                config.leader_imbalance_check_interval_ms(),
+            ),
+            leader_imbalance_per_broker_percentage: config.leader_imbalance_per_broker_percentage(),
         })
         .await
         .map_err(|error| StartError::Metadata(error.to_string()))?;
@@ -236,6 +246,7 @@ impl Broker {
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             data_dir: data_dir.clone(),
+            static_config: config.clone(),
             config: RwLock::new(config),
             metadata,
             topics: RwLock::new(BTreeMap::new()),
@@ -312,7 +323,22 @@ impl Broker {
     /// ISRs, and deletes the data of topics that are gone.
     pub fn apply_image(&self, image: &MetadataImage) -> Result<(), StartError> {
         let _applying = self.applying.lock().unwrap_or_else(lock_poisoned);
-        let broker_config = self.broker_config();
+        // Dynamic broker configs: the cluster-wide default, then this node's.
+        let broker_config = self.static_config.with_dynamic(
+            image.broker_configs.get(""),
+            image.broker_configs.get(&self.node_id.to_string()),
+        );
+        let defaults_changed = {
+            let mut current = self.config.write().unwrap_or_else(lock_poisoned);
+            let differs = current.dynamic_differs(&broker_config);
+            if differs {
+                *current = broker_config.clone();
+            }
+            differs
+        };
+        if defaults_changed {
+            tracing::info!("dynamic broker configs changed");
+        }
         let mut changed = false;
         let mut offsets_roles = Vec::new();
         // Until this process is registered and unfenced, the image may be
@@ -347,11 +373,13 @@ impl Broker {
                 }
                 topics.get(name).cloned().expect("inserted above")
             };
+            // A topic's log settings follow the broker defaults it does
+            // not override, so a changed default re-derives them too.
             let config_changed = {
                 let mut current = topic.config.write().unwrap_or_else(lock_poisoned);
                 let changed = *current != config;
                 *current = config.clone();
-                changed
+                changed || defaults_changed
             };
             topic
                 .partition_count

@@ -14,7 +14,10 @@
 //!   - offsets and sizes: [`OffsetSpec`] lookups, log directories;
 //!   - browse: [`FetchResult`] of [`ConsumedRecord`]s, any codec;
 //!   - produce: one batch of [`NewRecord`]s, partitioned as Kafka does;
-//!   - groups: list, describe, committed offsets, admin commit, delete.
+//!   - groups: list, describe, committed offsets, admin commit, delete;
+//!   - operations: elect leaders ([`ElectionType`]), reassign partitions
+//!     ([`PartitionReassignment`], [`OngoingReassignment`]), dynamic broker
+//!     configs, unregister a node.
 //! - [`GroupConsumer`]: a member of a consumer group (classic protocol,
 //!   range assignment) for demo workloads.
 //!
@@ -29,6 +32,7 @@ mod consumer;
 mod error;
 mod groups;
 mod offsets;
+mod operations;
 mod produce;
 mod topics;
 
@@ -47,6 +51,7 @@ pub use groups::{
     GroupOverview, NodeFailure,
 };
 pub use offsets::{ListedOffset, LogDir, OffsetSpec, ReplicaSize};
+pub use operations::{ElectionType, OngoingReassignment, PartitionReassignment};
 pub use produce::{NewRecord, ProduceResult, murmur2, partition_for_key};
 pub use topics::{ConfigEntry, NewTopic};
 
@@ -83,6 +88,12 @@ mod send_checks {
         assert_send(client.group_offsets("g"));
         assert_send(client.commit_group_offsets("g", &offsets));
         assert_send(client.delete_groups(&names));
+        assert_send(client.elect_leaders(ElectionType::Preferred, None));
+        assert_send(client.alter_partition_reassignments(&[]));
+        assert_send(client.list_partition_reassignments());
+        let configs = BTreeMap::new();
+        assert_send(client.alter_broker_configs(None, &configs, &names, false));
+        assert_send(client.unregister_broker(1));
         let options = GroupConsumerOptions::default();
         assert_send(GroupConsumer::join(
             Client::new(["a"]),

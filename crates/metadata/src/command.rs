@@ -264,13 +264,18 @@ impl Applier<'_> {
             Command::AllocateProducerIds { broker_id, count } => {
                 self.allocate_producer_ids(*broker_id, *count)
             }
-            Command::AlterBrokerConfigs { .. }
-            | Command::ElectLeaders { .. }
-            | Command::AlterReassignments { .. }
-            | Command::UnregisterBroker { .. } => Err(CommandError::new(
-                ErrorCode::UnsupportedVersion,
-                "this controller cannot apply the command yet",
-            )),
+            Command::AlterBrokerConfigs {
+                broker,
+                set,
+                delete,
+            } => self.alter_broker_configs(*broker, set, delete),
+            Command::ElectLeaders {
+                partitions,
+                unclean,
+                automatic,
+            } => Ok(self.elect_leaders(partitions.as_deref(), *unclean, *automatic)),
+            Command::AlterReassignments { changes } => Ok(self.alter_reassignments(changes)),
+            Command::UnregisterBroker { id } => self.unregister_broker(*id),
             Command::AlterPartition {
                 topic,
                 partition,
@@ -346,6 +351,7 @@ impl Applier<'_> {
             registration.host, registration.port, registration.controller_address
         );
         self.image.brokers.insert(id, registration);
+        self.image.unregistered_brokers.remove(&id);
         self.event("broker_registered", text, None, None, Some(id));
         Ok(CommandOutput::Done)
     }
@@ -368,6 +374,7 @@ impl Applier<'_> {
         }
         self.event("broker_fenced", reason.to_string(), None, None, Some(id));
         self.move_leadership_away(id, Departure::Fenced);
+        self.complete_reassignments();
         Ok(CommandOutput::Done)
     }
 
@@ -387,6 +394,7 @@ impl Applier<'_> {
             Some(id),
         );
         self.move_leadership_away(id, Departure::ControlledShutdown);
+        self.complete_reassignments();
         Ok(CommandOutput::Done)
     }
 
@@ -497,9 +505,22 @@ impl Applier<'_> {
         new_leader: i32,
         why: &str,
     ) {
+        partition.partition_epoch += 1;
+        self.set_leader(topic, index, partition, new_leader, why);
+    }
+
+    /// Makes `new_leader` lead with a new leader epoch; the caller bumps the
+    /// partition epoch (once per change).
+    fn set_leader(
+        &mut self,
+        topic: &str,
+        index: i32,
+        partition: &mut PartitionState,
+        new_leader: i32,
+        why: &str,
+    ) {
         partition.leader = new_leader;
         partition.leader_epoch += 1;
-        partition.partition_epoch += 1;
         let epoch = partition.leader_epoch;
         self.event(
             "leader_elected",
@@ -555,6 +576,7 @@ impl Applier<'_> {
                 topic.partitions = partitions;
             }
         }
+        self.complete_reassignments();
         Ok(CommandOutput::Done)
     }
 
@@ -916,18 +938,13 @@ impl Applier<'_> {
         let mut updated = state;
         updated.isr = isr.to_vec();
         updated.partition_epoch += 1;
-        if let Some(slot) = self
-            .image
-            .topics
-            .get_mut(topic)
-            .and_then(|image| image.partitions.get_mut(partition as usize))
-        {
-            *slot = updated.clone();
-        }
         for node in removed {
+            let throttle = self.throttle_note(topic, partition, node);
             self.event(
                 "isr_shrunk",
-                format!("{topic}-{partition}: node {node} fell out of sync; ISR is now {isr:?}"),
+                format!(
+                    "{topic}-{partition}: node {node} fell out of sync; ISR is now {isr:?}{throttle}"
+                ),
                 Some(topic),
                 Some(partition),
                 Some(node),
@@ -942,7 +959,588 @@ impl Applier<'_> {
                 Some(node),
             );
         }
+        self.complete_reassignment(topic, partition, &mut updated);
+        self.store_partition(topic, partition, updated.clone());
         Ok(CommandOutput::Partition(updated))
+    }
+}
+
+/// Operations: dynamic broker configs, leader elections, reassignments and
+/// unregistering nodes.
+impl Applier<'_> {
+    fn partition_state(&self, topic: &str, index: i32) -> Result<PartitionState, CommandError> {
+        self.image.partition(topic, index).cloned().ok_or_else(|| {
+            CommandError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("{topic}-{index} does not exist"),
+            )
+        })
+    }
+
+    fn store_partition(&mut self, topic: &str, index: i32, state: PartitionState) {
+        if let Some(slot) = self
+            .image
+            .topics
+            .get_mut(topic)
+            .and_then(|image| image.partitions.get_mut(index as usize))
+        {
+            *slot = state;
+        }
+    }
+
+    fn alter_broker_configs(
+        &mut self,
+        broker: Option<i32>,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+    ) -> CommandResult {
+        if let Some(id) = broker
+            && id < 0
+        {
+            return Err(CommandError::new(
+                ErrorCode::InvalidRequest,
+                format!("node id {id} is negative"),
+            ));
+        }
+        let key = broker.map_or_else(String::new, |id| id.to_string());
+        let configs = self.image.broker_configs.entry(key.clone()).or_default();
+        for (name, value) in set {
+            configs.insert(name.clone(), value.clone());
+        }
+        for name in delete {
+            configs.remove(name);
+        }
+        if configs.is_empty() {
+            self.image.broker_configs.remove(&key);
+        }
+        let mut changes: Vec<String> = set
+            .iter()
+            .map(|(name, value)| {
+                if name.contains("password") || name.contains("secret") {
+                    format!("{name} set")
+                } else {
+                    format!("{name}={value}")
+                }
+            })
+            .collect();
+        changes.extend(
+            delete
+                .iter()
+                .map(|name| format!("{name} back to its default")),
+        );
+        let scope = match broker {
+            None => "cluster-wide broker defaults".to_string(),
+            Some(id) => format!("node {id}'s broker configs"),
+        };
+        let text = format!("{scope} changed: {}", changes.join(", "));
+        self.event("broker_configs_altered", text, None, None, broker);
+        Ok(CommandOutput::Done)
+    }
+
+    fn elect_leaders(
+        &mut self,
+        partitions: Option<&[(String, i32)]>,
+        unclean: bool,
+        automatic: bool,
+    ) -> CommandOutput {
+        let every = partitions.is_none();
+        let targets: Vec<(String, i32)> = match partitions {
+            Some(partitions) => partitions.to_vec(),
+            None => self
+                .image
+                .topics
+                .values()
+                .flat_map(|topic| {
+                    (0..topic.partitions.len() as i32).map(|index| (topic.name.clone(), index))
+                })
+                .collect(),
+        };
+        let mut results = Vec::new();
+        for (topic, index) in targets {
+            let outcome = self.elect_leader(&topic, index, unclean, automatic);
+            // Asked for every partition, Kafka leaves out the ones that
+            // already have the leader they should.
+            if every
+                && outcome
+                    .as_ref()
+                    .is_err_and(|error| error.code == ErrorCode::ElectionNotNeeded)
+            {
+                continue;
+            }
+            results.push((topic, index, outcome.err()));
+        }
+        CommandOutput::PerPartition(results)
+    }
+
+    fn elect_leader(
+        &mut self,
+        topic: &str,
+        index: i32,
+        unclean: bool,
+        automatic: bool,
+    ) -> Result<(), CommandError> {
+        let mut partition = self.partition_state(topic, index)?;
+        if unclean {
+            if !partition.is_offline() {
+                return Err(CommandError::new(
+                    ErrorCode::ElectionNotNeeded,
+                    format!("{topic}-{index}: node {} leads it", partition.leader),
+                ));
+            }
+            let in_sync = partition
+                .replicas
+                .iter()
+                .copied()
+                .find(|&replica| partition.isr.contains(&replica) && self.is_eligible(replica));
+            let any_live = partition
+                .replicas
+                .iter()
+                .copied()
+                .find(|&replica| self.is_eligible(replica));
+            if let Some(leader) = in_sync {
+                self.change_leader(
+                    topic,
+                    index,
+                    &mut partition,
+                    leader,
+                    "it was in sync (election requested)",
+                );
+            } else if let Some(leader) = any_live {
+                partition.isr = vec![leader];
+                self.change_leader(
+                    topic,
+                    index,
+                    &mut partition,
+                    leader,
+                    "it was not in sync (unclean election requested, records may be lost)",
+                );
+            } else {
+                return Err(CommandError::new(
+                    ErrorCode::EligibleLeadersNotAvailable,
+                    format!(
+                        "{topic}-{index}: none of its replicas {:?} is alive",
+                        partition.replicas
+                    ),
+                ));
+            }
+        } else {
+            let Some(&preferred) = partition.replicas.first() else {
+                return Err(CommandError::new(
+                    ErrorCode::PreferredLeaderNotAvailable,
+                    format!("{topic}-{index} has no replicas"),
+                ));
+            };
+            if partition.leader == preferred {
+                return Err(CommandError::new(
+                    ErrorCode::ElectionNotNeeded,
+                    format!("{topic}-{index}: node {preferred}, the preferred replica, leads it"),
+                ));
+            }
+            if !partition.isr.contains(&preferred) || !self.is_eligible(preferred) {
+                let why = if self.is_eligible(preferred) {
+                    "is not in sync"
+                } else {
+                    "is not alive"
+                };
+                return Err(CommandError::new(
+                    ErrorCode::PreferredLeaderNotAvailable,
+                    format!("{topic}-{index}: node {preferred}, the preferred replica, {why}"),
+                ));
+            }
+            partition.leader = preferred;
+            partition.leader_epoch += 1;
+            partition.partition_epoch += 1;
+            let epoch = partition.leader_epoch;
+            let how = if automatic {
+                "automatic rebalance"
+            } else {
+                "requested election"
+            };
+            self.event(
+                "preferred_leader_elected",
+                format!(
+                    "{topic}-{index}: node {preferred} is leader again (epoch {epoch}), it is the preferred replica ({how})"
+                ),
+                Some(topic),
+                Some(index),
+                Some(preferred),
+            );
+        }
+        self.store_partition(topic, index, partition);
+        Ok(())
+    }
+
+    fn alter_reassignments(
+        &mut self,
+        changes: &[(String, i32, Option<Vec<i32>>)],
+    ) -> CommandOutput {
+        let results = changes
+            .iter()
+            .map(|(topic, index, target)| {
+                let outcome = match target {
+                    Some(target) => self.start_reassignment(topic, *index, target),
+                    None => self.cancel_reassignment(topic, *index),
+                };
+                (topic.clone(), *index, outcome.err())
+            })
+            .collect();
+        CommandOutput::PerPartition(results)
+    }
+
+    fn start_reassignment(
+        &mut self,
+        topic: &str,
+        index: i32,
+        target: &[i32],
+    ) -> Result<(), CommandError> {
+        let mut partition = self.partition_state(topic, index)?;
+        let invalid = |message: String| {
+            Err(CommandError::new(
+                ErrorCode::InvalidReplicaAssignment,
+                format!("{topic}-{index}: {message}"),
+            ))
+        };
+        if target.is_empty() {
+            return invalid("the new replica list is empty".to_string());
+        }
+        for (position, replica) in target.iter().enumerate() {
+            if target[..position].contains(replica) {
+                return invalid(format!(
+                    "the new replicas {target:?} list node {replica} twice"
+                ));
+            }
+            if self.image.broker(*replica).is_none() {
+                return invalid(format!("node {replica} is not registered"));
+            }
+        }
+        let current = partition.replicas.clone();
+        let removing = without(&current, target);
+        let adding = without(target, &current);
+        if adding.is_empty() && removing.is_empty() {
+            if partition.is_reassigning() {
+                // The replicas in flight are the new target: nothing is left
+                // to copy or remove.
+                partition.adding_replicas.clear();
+                partition.removing_replicas.clear();
+                partition.partition_epoch += 1;
+                let leader = partition.leader;
+                self.event(
+                    "reassignment_completed",
+                    format!(
+                        "{topic}-{index}: reassignment complete; replicas {target:?}, leader node {leader}"
+                    ),
+                    Some(topic),
+                    Some(index),
+                    None,
+                );
+                self.store_partition(topic, index, partition);
+            }
+            return Ok(());
+        }
+        let mut replicas = target.to_vec();
+        replicas.extend(&removing);
+        let replaced = partition
+            .is_reassigning()
+            .then(|| without(&partition.replicas, &partition.removing_replicas));
+        partition.replicas = replicas;
+        partition.adding_replicas = adding.clone();
+        partition.removing_replicas = removing.clone();
+        partition.partition_epoch += 1;
+        let plan = match (adding.is_empty(), removing.is_empty()) {
+            (false, false) => format!(
+                "{} will copy the log before {} {}",
+                nodes(&adding),
+                nodes(&removing),
+                if removing.len() == 1 {
+                    "leaves"
+                } else {
+                    "leave"
+                }
+            ),
+            (false, true) => format!("{} will copy the log and join the ISR", nodes(&adding)),
+            _ => format!(
+                "{} will leave once every new replica is in sync",
+                nodes(&removing)
+            ),
+        };
+        let replacing = replaced
+            .map(|old| format!(" (replacing the reassignment to {old:?})"))
+            .unwrap_or_default();
+        self.event(
+            "reassignment_started",
+            format!("{topic}-{index}: reassignment to {target:?} started{replacing}; {plan}"),
+            Some(topic),
+            Some(index),
+            None,
+        );
+        self.complete_reassignment(topic, index, &mut partition);
+        self.store_partition(topic, index, partition);
+        Ok(())
+    }
+
+    fn cancel_reassignment(&mut self, topic: &str, index: i32) -> Result<(), CommandError> {
+        let mut partition = self.partition_state(topic, index)?;
+        if !partition.is_reassigning() {
+            return Err(CommandError::new(
+                ErrorCode::NoReassignmentInProgress,
+                format!("{topic}-{index}: no reassignment is in progress"),
+            ));
+        }
+        let target = without(&partition.replicas, &partition.removing_replicas);
+        let adding = partition.adding_replicas.clone();
+        let original = without(&partition.replicas, &adding);
+        let mut isr = without(&partition.isr, &adding);
+        let mut unclean = false;
+        if isr.is_empty() {
+            let allowed = self
+                .image
+                .topics
+                .get(topic)
+                .is_some_and(|image| self.unclean_allowed(image));
+            let live = original
+                .iter()
+                .copied()
+                .find(|&replica| self.is_eligible(replica));
+            match live.filter(|_| allowed) {
+                Some(replica) => {
+                    isr = vec![replica];
+                    unclean = true;
+                }
+                None => {
+                    return Err(CommandError::new(
+                        ErrorCode::InvalidReplicaAssignment,
+                        format!(
+                            "{topic}-{index}: cannot cancel: none of the original replicas {original:?} is in sync, and going back would need an unclean leader election"
+                        ),
+                    ));
+                }
+            }
+        }
+        partition.replicas = original.clone();
+        partition.isr = isr.clone();
+        partition.adding_replicas.clear();
+        partition.removing_replicas.clear();
+        partition.partition_epoch += 1;
+        let leader = partition.leader;
+        if leader == NO_LEADER || !isr.contains(&leader) {
+            let next = original
+                .iter()
+                .copied()
+                .find(|&replica| isr.contains(&replica) && self.is_eligible(replica));
+            match next {
+                Some(next) => {
+                    let why = if unclean {
+                        "it was not in sync (the cancelled reassignment left no original replica in sync; records may be lost)".to_string()
+                    } else if leader == NO_LEADER {
+                        "it was in sync".to_string()
+                    } else {
+                        format!("it was in sync (the cancelled reassignment removed node {leader})")
+                    };
+                    self.set_leader(topic, index, &mut partition, next, &why);
+                }
+                None if leader != NO_LEADER => {
+                    partition.leader = NO_LEADER;
+                    partition.leader_epoch += 1;
+                    self.event(
+                        "partition_offline",
+                        format!(
+                            "{topic}-{index}: offline; no in-sync replica is available (ISR {isr:?})"
+                        ),
+                        Some(topic),
+                        Some(index),
+                        Some(leader),
+                    );
+                }
+                None => {}
+            }
+        }
+        let stopped = if adding.is_empty() {
+            String::new()
+        } else {
+            format!("; {} stop copying and delete their copies", nodes(&adding))
+        };
+        self.event(
+            "reassignment_cancelled",
+            format!(
+                "{topic}-{index}: reassignment to {target:?} cancelled; replicas are back to {original:?}{stopped}"
+            ),
+            Some(topic),
+            Some(index),
+            None,
+        );
+        self.store_partition(topic, index, partition);
+        Ok(())
+    }
+
+    /// Completes the reassignment of `partition` once every target replica
+    /// is in the ISR: the replicas being removed leave, and if the leader
+    /// was one of them the first live in-sync target replica takes over.
+    /// Returns whether it completed.
+    fn complete_reassignment(
+        &mut self,
+        topic: &str,
+        index: i32,
+        partition: &mut PartitionState,
+    ) -> bool {
+        if !partition.is_reassigning() {
+            return false;
+        }
+        let target = without(&partition.replicas, &partition.removing_replicas);
+        if target.is_empty() || !target.iter().all(|replica| partition.isr.contains(replica)) {
+            return false;
+        }
+        let isr: Vec<i32> = partition
+            .isr
+            .iter()
+            .copied()
+            .filter(|member| target.contains(member))
+            .collect();
+        let leader = partition.leader;
+        let new_leader = if target.contains(&leader) || leader == NO_LEADER {
+            None
+        } else {
+            let next = target
+                .iter()
+                .copied()
+                .find(|&replica| isr.contains(&replica) && self.is_eligible(replica));
+            match next {
+                // Wait until a target replica can lead.
+                None => return false,
+                next => next,
+            }
+        };
+        let removed = partition.removing_replicas.clone();
+        partition.replicas = target.clone();
+        partition.isr = isr;
+        partition.adding_replicas.clear();
+        partition.removing_replicas.clear();
+        partition.partition_epoch += 1;
+        if let Some(next) = new_leader {
+            let why = format!("it was in sync (the reassignment removed node {leader})");
+            self.set_leader(topic, index, partition, next, &why);
+        }
+        let leader = partition.leader;
+        let leader = if leader == NO_LEADER {
+            "no leader".to_string()
+        } else {
+            format!("leader node {leader}")
+        };
+        let left = if removed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} left)", nodes(&removed))
+        };
+        self.event(
+            "reassignment_completed",
+            format!("{topic}-{index}: reassignment complete; replicas {target:?}, {leader}{left}"),
+            Some(topic),
+            Some(index),
+            None,
+        );
+        true
+    }
+
+    /// Completes every reassignment that can complete (after the set of
+    /// live brokers changed).
+    fn complete_reassignments(&mut self) {
+        let reassigning: Vec<(String, i32)> = self
+            .image
+            .topics
+            .values()
+            .flat_map(|topic| {
+                topic
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, partition)| partition.is_reassigning())
+                    .map(|(index, _)| (topic.name.clone(), index as i32))
+            })
+            .collect();
+        for (topic, index) in reassigning {
+            let Ok(mut partition) = self.partition_state(&topic, index) else {
+                continue;
+            };
+            if self.complete_reassignment(&topic, index, &mut partition) {
+                self.store_partition(&topic, index, partition);
+            }
+        }
+    }
+
+    fn unregister_broker(&mut self, id: i32) -> CommandResult {
+        if !self.image.brokers.contains_key(&id) {
+            return Err(CommandError::new(
+                ErrorCode::BrokerIdNotRegistered,
+                format!("node {id} is not registered"),
+            ));
+        }
+        let hosted: Vec<String> = self
+            .image
+            .topics
+            .values()
+            .flat_map(|topic| {
+                topic
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, partition)| partition.replicas.contains(&id))
+                    .map(|(index, _)| format!("{}-{index}", topic.name))
+            })
+            .collect();
+        if !hosted.is_empty() {
+            const LISTED: usize = 5;
+            let mut list = hosted
+                .iter()
+                .take(LISTED)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if hosted.len() > LISTED {
+                list.push_str(&format!(" and {} more", hosted.len() - LISTED));
+            }
+            return Err(CommandError::new(
+                ErrorCode::InvalidRequest,
+                format!("node {id} still hosts replicas of {list}; reassign them first"),
+            ));
+        }
+        self.fence_broker(id, &format!("node {id} is being unregistered; fenced"))?;
+        self.image.brokers.remove(&id);
+        self.image.unregistered_brokers.insert(id);
+        self.event(
+            "broker_unregistered",
+            format!("node {id} unregistered; it is no longer part of the cluster"),
+            None,
+            None,
+            Some(id),
+        );
+        Ok(CommandOutput::Done)
+    }
+
+    /// "; its replication is throttled to R B/s" when `node`'s follower
+    /// fetches for `topic`-`partition` are throttled.
+    fn throttle_note(&self, topic: &str, partition: i32, node: i32) -> String {
+        let listed = self
+            .image
+            .topics
+            .get(topic)
+            .and_then(|image| image.configs.get(FOLLOWER_THROTTLED_REPLICAS_CONFIG))
+            .is_some_and(|list| throttled_replica(list, partition, node));
+        if !listed {
+            return String::new();
+        }
+        let rate = [node.to_string(), String::new()]
+            .iter()
+            .find_map(|key| {
+                self.image
+                    .broker_configs
+                    .get(key)
+                    .and_then(|configs| configs.get(FOLLOWER_THROTTLED_RATE_CONFIG))
+            })
+            .and_then(|rate| rate.trim().parse::<i64>().ok())
+            .filter(|rate| (0..UNTHROTTLED).contains(rate));
+        match rate {
+            Some(rate) => format!("; its replication is throttled to {rate} B/s"),
+            None => String::new(),
+        }
     }
 }
 
@@ -958,6 +1556,43 @@ fn name_hash(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// Kafka's `Long.MAX_VALUE` throttle rate: no throttle.
+const UNTHROTTLED: i64 = i64::MAX;
+/// The broker config that throttles a follower's replication fetches.
+pub const FOLLOWER_THROTTLED_RATE_CONFIG: &str = "follower.replication.throttled.rate";
+/// The topic config listing the throttled follower replicas.
+pub const FOLLOWER_THROTTLED_REPLICAS_CONFIG: &str = "follower.replication.throttled.replicas";
+
+/// Whether a `*.replication.throttled.replicas` value lists `partition` on
+/// `node` (`PARTITION:NODE` entries, or `*` for every replica).
+fn throttled_replica(list: &str, partition: i32, node: i32) -> bool {
+    list.split(',').map(str::trim).any(|entry| {
+        entry == "*"
+            || entry.split_once(':').is_some_and(|(p, n)| {
+                p.trim().parse() == Ok(partition) && n.trim().parse() == Ok(node)
+            })
+    })
+}
+
+/// "node 3", "nodes 3 and 4", "nodes 3, 4 and 5".
+fn nodes(ids: &[i32]) -> String {
+    match ids {
+        [] => "no nodes".to_string(),
+        [one] => format!("node {one}"),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(i32::to_string).collect();
+            format!("nodes {} and {last}", init.join(", "))
+        }
+    }
+}
+
+fn without(list: &[i32], removed: &[i32]) -> Vec<i32> {
+    list.iter()
+        .copied()
+        .filter(|id| !removed.contains(id))
+        .collect()
 }
 
 #[cfg(test)]

@@ -545,3 +545,571 @@ fn command_results_survive_json() {
         created
     );
 }
+
+fn per_partition(output: CommandOutput) -> Vec<(String, i32, Option<ErrorCode>)> {
+    let CommandOutput::PerPartition(results) = output else {
+        panic!("expected PerPartition, got {output:?}");
+    };
+    results
+        .into_iter()
+        .map(|(topic, index, error)| (topic, index, error.map(|error| error.code)))
+        .collect()
+}
+
+impl Cluster {
+    fn last_event(&self, kind: &str) -> ClusterEvent {
+        self.image
+            .events
+            .iter()
+            .rev()
+            .find(|event| event.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} event in {:?}", self.event_kinds()))
+            .clone()
+    }
+
+    fn reassign(&mut self, topic: &str, index: i32, target: Option<Vec<i32>>) -> Option<ErrorCode> {
+        let output = self.ok(Command::AlterReassignments {
+            changes: vec![(topic.into(), index, target)],
+        });
+        per_partition(output).remove(0).2
+    }
+
+    fn elect(&mut self, partitions: Option<Vec<(&str, i32)>>, unclean: bool) -> CommandOutput {
+        self.ok(Command::ElectLeaders {
+            partitions: partitions.map(|partitions| {
+                partitions
+                    .into_iter()
+                    .map(|(topic, index)| (topic.to_string(), index))
+                    .collect()
+            }),
+            unclean,
+            automatic: false,
+        })
+    }
+
+    /// The partition leader sets the ISR of `topic`-`index`.
+    fn set_isr(&mut self, topic: &str, index: i32, isr: Vec<i32>) -> CommandResult {
+        let state = self.partition(topic, index);
+        self.run(Command::AlterPartition {
+            topic: topic.into(),
+            partition: index,
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+            partition_epoch: state.partition_epoch,
+            isr,
+        })
+    }
+
+    fn set_topic_config(&mut self, topic: &str, name: &str, value: &str) {
+        self.ok(Command::AlterTopicConfigs {
+            name: topic.into(),
+            set: BTreeMap::from([(name.to_string(), value.to_string())]),
+            delete: vec![],
+            replace_all: false,
+        });
+    }
+}
+
+#[test]
+fn broker_configs_are_set_per_node_or_cluster_wide_and_deleted() {
+    let mut cluster = Cluster::with_brokers(&[1, 2]);
+    let set = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    };
+    cluster.ok(Command::AlterBrokerConfigs {
+        broker: Some(2),
+        set: set(&[("follower.replication.throttled.rate", "1024")]),
+        delete: vec![],
+    });
+    cluster.ok(Command::AlterBrokerConfigs {
+        broker: None,
+        set: set(&[("log.retention.ms", "1000"), ("a", "b")]),
+        delete: vec![],
+    });
+    assert_eq!(
+        cluster.image.broker_configs["2"]["follower.replication.throttled.rate"],
+        "1024"
+    );
+    assert_eq!(cluster.image.broker_configs[""]["log.retention.ms"], "1000");
+    assert_eq!(
+        cluster.last_event("broker_configs_altered").text,
+        "cluster-wide broker defaults changed: a=b, log.retention.ms=1000"
+    );
+
+    cluster.ok(Command::AlterBrokerConfigs {
+        broker: Some(2),
+        set: BTreeMap::new(),
+        delete: vec!["follower.replication.throttled.rate".into()],
+    });
+    assert!(
+        !cluster.image.broker_configs.contains_key("2"),
+        "an empty map is dropped"
+    );
+    assert_eq!(
+        cluster.last_event("broker_configs_altered").text,
+        "node 2's broker configs changed: follower.replication.throttled.rate back to its default"
+    );
+    cluster.ok(Command::AlterBrokerConfigs {
+        broker: None,
+        set: BTreeMap::new(),
+        delete: vec!["a".into()],
+    });
+    assert_eq!(cluster.image.broker_configs[""].len(), 1);
+    assert_eq!(
+        error_code(cluster.run(Command::AlterBrokerConfigs {
+            broker: Some(-1),
+            set: set(&[("a", "b")]),
+            delete: vec![],
+        })),
+        ErrorCode::InvalidRequest
+    );
+}
+
+#[test]
+fn preferred_election_moves_leadership_back_to_the_first_replica() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster
+        .create_assigned("orders", vec![vec![1, 2, 3], vec![2, 3, 1]])
+        .unwrap();
+    cluster.fence(1);
+    assert_eq!(cluster.partition("orders", 0).leader, 2);
+
+    // Back, but not yet in sync.
+    cluster.ok(Command::UnfenceBroker { id: 1 });
+    let results = per_partition(cluster.elect(Some(vec![("orders", 0), ("orders", 1)]), false));
+    assert_eq!(
+        results,
+        vec![
+            (
+                "orders".to_string(),
+                0,
+                Some(ErrorCode::PreferredLeaderNotAvailable)
+            ),
+            ("orders".to_string(), 1, Some(ErrorCode::ElectionNotNeeded)),
+        ]
+    );
+
+    cluster.set_isr("orders", 0, vec![2, 3, 1]).unwrap();
+    let before = cluster.partition("orders", 0);
+    let results = per_partition(cluster.elect(Some(vec![("orders", 0), ("missing", 0)]), false));
+    assert_eq!(results[0].2, None);
+    assert_eq!(results[1].2, Some(ErrorCode::UnknownTopicOrPartition));
+    let after = cluster.partition("orders", 0);
+    assert_eq!(after.leader, 1);
+    assert_eq!(after.isr, vec![2, 3, 1], "the ISR is unchanged");
+    assert_eq!(after.leader_epoch, before.leader_epoch + 1);
+    assert_eq!(after.partition_epoch, before.partition_epoch + 1);
+    assert_eq!(
+        cluster.last_event("preferred_leader_elected").text,
+        "orders-0: node 1 is leader again (epoch 2), it is the preferred replica (requested election)"
+    );
+}
+
+#[test]
+fn electing_every_partition_leaves_out_the_ones_already_led_by_their_preferred_replica() {
+    let mut cluster = Cluster::with_brokers(&[1, 2]);
+    cluster
+        .create_assigned("t", vec![vec![1, 2], vec![2, 1], vec![1, 2]])
+        .unwrap();
+    cluster.fence(1);
+    cluster.ok(Command::UnfenceBroker { id: 1 });
+    cluster.set_isr("t", 0, vec![2, 1]).unwrap();
+    let results = per_partition(cluster.ok(Command::ElectLeaders {
+        partitions: None,
+        unclean: false,
+        automatic: true,
+    }));
+    assert_eq!(
+        results,
+        vec![
+            ("t".to_string(), 0, None),
+            (
+                "t".to_string(),
+                2,
+                Some(ErrorCode::PreferredLeaderNotAvailable)
+            ),
+        ]
+    );
+    assert!(
+        cluster
+            .last_event("preferred_leader_elected")
+            .text
+            .ends_with("(automatic rebalance)")
+    );
+}
+
+#[test]
+fn unclean_election_only_for_partitions_without_a_leader() {
+    let mut cluster = Cluster::with_brokers(&[1, 2]);
+    cluster
+        .create_assigned("t", vec![vec![1, 2], vec![2, 1]])
+        .unwrap();
+    shrink_isr_to_leader(&mut cluster);
+    cluster.fence(1);
+    cluster.fence(2);
+    cluster.ok(Command::UnfenceBroker { id: 2 });
+    // t-1 came back with node 2; t-0 waits for node 1, its only in-sync replica.
+    assert_eq!(cluster.partition("t", 0).leader, -1);
+    let results = per_partition(cluster.elect(Some(vec![("t", 1)]), true));
+    assert_eq!(results[0].2, Some(ErrorCode::ElectionNotNeeded));
+
+    let before = cluster.partition("t", 0);
+    let results = per_partition(cluster.elect(Some(vec![("t", 0)]), true));
+    assert_eq!(results[0].2, None);
+    let after = cluster.partition("t", 0);
+    assert_eq!((after.leader, after.isr.clone()), (2, vec![2]));
+    assert_eq!(after.leader_epoch, before.leader_epoch + 1);
+    assert_eq!(
+        cluster.last_event("leader_elected").text,
+        "t-0: node 2 is leader (epoch 2), it was not in sync (unclean election requested, records may be lost)"
+    );
+
+    // Nobody alive: nothing to elect.
+    cluster.fence(2);
+    let results = per_partition(cluster.elect(Some(vec![("t", 0)]), true));
+    assert_eq!(results[0].2, Some(ErrorCode::EligibleLeadersNotAvailable));
+}
+
+#[test]
+fn reassignment_adds_replicas_then_removes_the_old_ones_once_the_new_are_in_sync() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3, 4]);
+    cluster
+        .create_assigned("orders", vec![vec![1, 2], vec![1, 2]])
+        .unwrap();
+    assert_eq!(cluster.reassign("orders", 1, Some(vec![3, 4])), None);
+    let started = cluster.partition("orders", 1);
+    assert_eq!(started.replicas, vec![3, 4, 1, 2]);
+    assert_eq!(started.adding_replicas, vec![3, 4]);
+    assert_eq!(started.removing_replicas, vec![1, 2]);
+    assert_eq!(started.isr, vec![1, 2]);
+    assert_eq!((started.leader, started.leader_epoch), (1, 0));
+    assert_eq!(started.partition_epoch, 1);
+    assert!(started.is_reassigning());
+    assert_eq!(
+        cluster.last_event("reassignment_started").text,
+        "orders-1: reassignment to [3, 4] started; nodes 3 and 4 will copy the log before nodes 1 and 2 leave"
+    );
+
+    // Node 3 catches up: not complete while node 4 is not in sync.
+    cluster.set_isr("orders", 1, vec![1, 2, 3]).unwrap();
+    assert!(cluster.partition("orders", 1).is_reassigning());
+
+    // Node 4 catches up: complete, and the leader (node 1) hands over to 3.
+    let CommandOutput::Partition(returned) =
+        cluster.set_isr("orders", 1, vec![1, 2, 3, 4]).unwrap()
+    else {
+        panic!("expected Partition");
+    };
+    let done = cluster.partition("orders", 1);
+    assert_eq!(returned, done, "AlterPartition answers the completed state");
+    assert_eq!(done.replicas, vec![3, 4]);
+    assert_eq!(done.isr, vec![3, 4]);
+    assert_eq!(done.leader, 3);
+    assert_eq!(done.leader_epoch, 1);
+    assert_eq!(done.partition_epoch, 4);
+    assert!(!done.is_reassigning());
+    assert_eq!(
+        cluster.last_event("reassignment_completed").text,
+        "orders-1: reassignment complete; replicas [3, 4], leader node 3 (nodes 1 and 2 left)"
+    );
+    assert_eq!(
+        cluster.last_event("leader_elected").text,
+        "orders-1: node 3 is leader (epoch 1), it was in sync (the reassignment removed node 1)"
+    );
+    assert_eq!(cluster.partition("orders", 0).replicas, vec![1, 2]);
+}
+
+#[test]
+fn raising_and_lowering_the_replication_factor() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    assert_eq!(cluster.reassign("t", 0, Some(vec![1, 2, 3])), None);
+    let raising = cluster.partition("t", 0);
+    assert_eq!(raising.replicas, vec![1, 2, 3]);
+    assert_eq!(raising.adding_replicas, vec![3]);
+    assert!(raising.removing_replicas.is_empty());
+    assert_eq!(
+        cluster.last_event("reassignment_started").text,
+        "t-0: reassignment to [1, 2, 3] started; node 3 will copy the log and join the ISR"
+    );
+    cluster.set_isr("t", 0, vec![1, 2, 3]).unwrap();
+    let raised = cluster.partition("t", 0);
+    assert!(!raised.is_reassigning());
+    assert_eq!((raised.leader, raised.leader_epoch), (1, 0));
+    assert_eq!(
+        cluster.last_event("reassignment_completed").text,
+        "t-0: reassignment complete; replicas [1, 2, 3], leader node 1"
+    );
+
+    // Lowering it with every target replica in sync completes at once.
+    assert_eq!(cluster.reassign("t", 0, Some(vec![2, 3])), None);
+    let lowered = cluster.partition("t", 0);
+    assert_eq!(lowered.replicas, vec![2, 3]);
+    assert_eq!(lowered.isr, vec![2, 3]);
+    assert_eq!(lowered.leader, 2);
+    assert!(!lowered.is_reassigning());
+    assert_eq!(
+        cluster.last_event("reassignment_completed").text,
+        "t-0: reassignment complete; replicas [2, 3], leader node 2 (node 1 left)"
+    );
+}
+
+#[test]
+fn reassignments_are_validated_per_partition() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    let results = per_partition(cluster.ok(Command::AlterReassignments {
+        changes: vec![
+            ("t".into(), 0, Some(vec![])),
+            ("t".into(), 0, Some(vec![1, 1])),
+            ("t".into(), 0, Some(vec![1, 9])),
+            ("t".into(), 5, Some(vec![1])),
+            ("nope".into(), 0, Some(vec![1])),
+            ("t".into(), 0, None),
+            ("t".into(), 0, Some(vec![1, 2])),
+        ],
+    }));
+    let codes: Vec<Option<ErrorCode>> = results.into_iter().map(|(_, _, code)| code).collect();
+    assert_eq!(
+        codes,
+        vec![
+            Some(ErrorCode::InvalidReplicaAssignment),
+            Some(ErrorCode::InvalidReplicaAssignment),
+            Some(ErrorCode::InvalidReplicaAssignment),
+            Some(ErrorCode::UnknownTopicOrPartition),
+            Some(ErrorCode::UnknownTopicOrPartition),
+            Some(ErrorCode::NoReassignmentInProgress),
+            None,
+        ]
+    );
+    let unchanged = cluster.partition("t", 0);
+    assert_eq!(unchanged.partition_epoch, 0, "a no-op changes nothing");
+    assert!(!cluster.event_kinds().contains(&"reassignment_started"));
+}
+
+#[test]
+fn cancelling_restores_the_original_replicas() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3, 4]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.reassign("t", 0, Some(vec![3, 4]));
+    cluster.set_isr("t", 0, vec![1, 2, 3]).unwrap();
+    let before = cluster.partition("t", 0);
+    assert_eq!(cluster.reassign("t", 0, None), None);
+    let cancelled = cluster.partition("t", 0);
+    assert_eq!(cancelled.replicas, vec![1, 2]);
+    assert_eq!(cancelled.isr, vec![1, 2]);
+    assert_eq!(cancelled.leader, 1);
+    assert!(!cancelled.is_reassigning());
+    assert_eq!(cancelled.partition_epoch, before.partition_epoch + 1);
+    assert_eq!(cancelled.leader_epoch, before.leader_epoch);
+    assert_eq!(
+        cluster.last_event("reassignment_cancelled").text,
+        "t-0: reassignment to [3, 4] cancelled; replicas are back to [1, 2]; nodes 3 and 4 stop copying and delete their copies"
+    );
+    assert_eq!(
+        cluster.reassign("t", 0, None),
+        Some(ErrorCode::NoReassignmentInProgress)
+    );
+}
+
+#[test]
+fn cancelling_when_a_new_replica_leads_elects_an_original_one() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.reassign("t", 0, Some(vec![3, 1]));
+    cluster.set_isr("t", 0, vec![1, 2, 3]).unwrap();
+    // Reassignment complete would need node 1 too; it is: so it completed.
+    assert!(!cluster.partition("t", 0).is_reassigning());
+
+    cluster.reassign("t", 0, Some(vec![2, 3]));
+    // Node 1 (leader) is being removed; fence it: node 3 takes over.
+    cluster.set_isr("t", 0, vec![1, 3]).unwrap();
+    cluster.fence(1);
+    let moved = cluster.partition("t", 0);
+    assert_eq!(moved.leader, 3);
+    assert!(moved.is_reassigning(), "node 2 is not in sync yet");
+    assert_eq!(moved.adding_replicas, vec![2]);
+    assert_eq!(cluster.reassign("t", 0, None), None);
+    let cancelled = cluster.partition("t", 0);
+    assert_eq!(cancelled.replicas, vec![3, 1]);
+    assert_eq!(cancelled.leader, 3);
+    assert_eq!(cancelled.isr, vec![3]);
+}
+
+#[test]
+fn cancelling_drops_a_leading_new_replica() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.reassign("t", 0, Some(vec![3, 2]));
+    // Node 3 joins the ISR; the reassignment waits for nothing else, so it
+    // completes unless node 2 is out of sync: shrink first.
+    cluster.set_isr("t", 0, vec![1]).unwrap();
+    cluster.set_isr("t", 0, vec![1, 3]).unwrap();
+    assert!(cluster.partition("t", 0).is_reassigning());
+    // Node 1 is fenced: node 3 (new) leads.
+    cluster.fence(1);
+    assert_eq!(cluster.partition("t", 0).leader, 3);
+    // Cancelling would leave no original replica in sync.
+    assert_eq!(
+        cluster.reassign("t", 0, None),
+        Some(ErrorCode::InvalidReplicaAssignment)
+    );
+    // With unclean election allowed, node 2 (alive) leads the original set.
+    cluster.set_topic_config("t", UNCLEAN_LEADER_ELECTION_CONFIG, "true");
+    let before = cluster.partition("t", 0);
+    assert_eq!(cluster.reassign("t", 0, None), None);
+    let cancelled = cluster.partition("t", 0);
+    assert_eq!(
+        cancelled.replicas,
+        vec![2, 1],
+        "Kafka keeps the in-flight order minus the replicas being added"
+    );
+    assert_eq!((cancelled.leader, cancelled.isr.clone()), (2, vec![2]));
+    assert_eq!(cancelled.leader_epoch, before.leader_epoch + 1);
+    assert_eq!(cancelled.partition_epoch, before.partition_epoch + 1);
+}
+
+#[test]
+fn a_new_reassignment_replaces_the_one_in_flight() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3, 4]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.reassign("t", 0, Some(vec![3, 4]));
+    cluster.reassign("t", 0, Some(vec![1, 3]));
+    let replaced = cluster.partition("t", 0);
+    assert_eq!(replaced.replicas, vec![1, 3, 4, 2]);
+    assert_eq!(replaced.adding_replicas, Vec::<i32>::new());
+    assert_eq!(replaced.removing_replicas, vec![4, 2]);
+    assert!(
+        cluster
+            .last_event("reassignment_started")
+            .text
+            .contains("(replacing the reassignment to [3, 4])")
+    );
+    cluster.set_isr("t", 0, vec![1, 2, 3]).unwrap();
+    let done = cluster.partition("t", 0);
+    assert_eq!(
+        (done.replicas.clone(), done.isr.clone(), done.leader),
+        (vec![1, 3], vec![1, 3], 1)
+    );
+
+    // A target equal to everything in flight just completes.
+    cluster.reassign("t", 0, Some(vec![2, 4]));
+    let in_flight = cluster.partition("t", 0).replicas;
+    assert_eq!(in_flight, vec![2, 4, 1, 3]);
+    assert_eq!(cluster.reassign("t", 0, Some(in_flight.clone())), None);
+    let kept = cluster.partition("t", 0);
+    assert_eq!(kept.replicas, in_flight);
+    assert!(!kept.is_reassigning());
+}
+
+#[test]
+fn an_unclean_election_on_fencing_can_complete_a_reassignment() {
+    let mut cluster = Cluster::with_brokers(&[1, 2]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.set_topic_config("t", UNCLEAN_LEADER_ELECTION_CONFIG, "true");
+    shrink_isr_to_leader(&mut cluster);
+    cluster.reassign("t", 0, Some(vec![2]));
+    assert!(cluster.partition("t", 0).is_reassigning());
+    // Node 1 goes; node 2, out of sync, is elected uncleanly and is the
+    // whole target.
+    cluster.fence(1);
+    let done = cluster.partition("t", 0);
+    assert!(!done.is_reassigning());
+    assert_eq!(
+        (done.replicas.clone(), done.isr.clone(), done.leader),
+        (vec![2], vec![2], 2)
+    );
+    assert_eq!(
+        cluster.last_event("reassignment_completed").text,
+        "t-0: reassignment complete; replicas [2], leader node 2 (node 1 left)"
+    );
+}
+
+#[test]
+fn isr_shrink_names_the_followers_throttle() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster.create_assigned("t", vec![vec![1, 2, 3]]).unwrap();
+    cluster.ok(Command::AlterBrokerConfigs {
+        broker: Some(3),
+        set: BTreeMap::from([(
+            FOLLOWER_THROTTLED_RATE_CONFIG.to_string(),
+            "1024".to_string(),
+        )]),
+        delete: vec![],
+    });
+    cluster.set_topic_config("t", FOLLOWER_THROTTLED_REPLICAS_CONFIG, "0:3");
+    cluster.set_isr("t", 0, vec![1, 2]).unwrap();
+    assert_eq!(
+        cluster.last_event("isr_shrunk").text,
+        "t-0: node 3 fell out of sync; ISR is now [1, 2]; its replication is throttled to 1024 B/s"
+    );
+    // Node 2 is not listed as throttled.
+    cluster.set_isr("t", 0, vec![1]).unwrap();
+    assert_eq!(
+        cluster.last_event("isr_shrunk").text,
+        "t-0: node 2 fell out of sync; ISR is now [1]"
+    );
+}
+
+#[test]
+fn unregistering_a_node_requires_that_it_hosts_no_replicas() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster
+        .create_assigned("t", vec![vec![1, 3], vec![2, 1]])
+        .unwrap();
+    let refused = cluster
+        .run(Command::UnregisterBroker { id: 3 })
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::InvalidRequest);
+    assert_eq!(
+        refused.message,
+        "node 3 still hosts replicas of t-0; reassign them first"
+    );
+    assert_eq!(
+        error_code(cluster.run(Command::UnregisterBroker { id: 9 })),
+        ErrorCode::BrokerIdNotRegistered
+    );
+
+    cluster.reassign("t", 0, Some(vec![1, 2]));
+    assert_eq!(
+        error_code(cluster.run(Command::UnregisterBroker { id: 3 })),
+        ErrorCode::InvalidRequest,
+        "still a replica while the reassignment is in flight"
+    );
+    cluster.set_isr("t", 0, vec![1, 3, 2]).unwrap();
+    assert_eq!(cluster.partition("t", 0).replicas, vec![1, 2]);
+    cluster.ok(Command::UnregisterBroker { id: 3 });
+    assert!(cluster.image.broker(3).is_none());
+    assert!(cluster.image.unregistered_brokers.contains(&3));
+    let kinds = cluster.event_kinds();
+    assert_eq!(
+        &kinds[kinds.len() - 2..],
+        ["broker_fenced", "broker_unregistered"]
+    );
+    assert_eq!(
+        cluster.last_event("broker_unregistered").text,
+        "node 3 unregistered; it is no longer part of the cluster"
+    );
+    // It may come back.
+    cluster.register(3, 7);
+    assert!(cluster.image.unregistered_brokers.is_empty());
+}
+
+#[test]
+fn operations_survive_json_and_old_images_load() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.reassign("t", 0, Some(vec![2, 3]));
+    let json = serde_json::to_string(&cluster.image).unwrap();
+    let loaded: MetadataImage = serde_json::from_str(&json).unwrap();
+    assert_eq!(loaded, cluster.image);
+    // An image written before reassignments and broker configs existed.
+    let mut old: serde_json::Value =
+        serde_json::to_value(&Cluster::with_brokers(&[1]).image).unwrap();
+    old.as_object_mut().unwrap().remove("broker_configs");
+    let loaded: MetadataImage = serde_json::from_value(old).unwrap();
+    assert!(loaded.broker_configs.is_empty());
+}

@@ -4,7 +4,7 @@
 //! The image is plain data. It changes only through [`crate::apply`], so two
 //! nodes that applied the same entries hold equal images.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,10 @@ pub struct MetadataImage {
     /// resource name, "" for the cluster-wide default or a node id.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Nodes forgotten with `UnregisterBroker` and not registered since:
+    /// the controller takes them out of the raft membership.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unregistered_brokers: BTreeSet<i32>,
     /// The last [`MAX_EVENTS`] events, newest last.
     pub events: VecDeque<ClusterEvent>,
 }

@@ -17,6 +17,7 @@
 
 pub mod command;
 mod controller;
+pub mod fault;
 pub mod image;
 mod network;
 mod node;

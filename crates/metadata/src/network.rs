@@ -71,10 +71,13 @@ impl PeerClient {
             .peers
             .call(&self.address, body, option.hard_ttl())
             .await;
+        // A connection the peer closed counts as unreachable too, so that
+        // raft backs off rather than reconnecting at once, again and again
+        // (a peer isolated by fault injection closes every connection).
         reply.map_err(|error| match error {
-            CallError::Unreachable { .. } | CallError::ShuttingDown => {
-                RPCError::Unreachable(Unreachable::new(&error))
-            }
+            CallError::Unreachable { .. }
+            | CallError::Disconnected(_)
+            | CallError::ShuttingDown => RPCError::Unreachable(Unreachable::new(&error)),
             other => RPCError::Network(NetworkError::new(&other)),
         })
     }

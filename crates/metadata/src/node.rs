@@ -63,6 +63,13 @@ pub struct MetadataConfig {
     pub fast_fence_ms: u64,
     /// The broker default of `unclean.leader.election.enable`.
     pub unclean_leader_election: bool,
+    /// `auto.leader.rebalance.enable`: the controller moves leadership back
+    /// to preferred replicas.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`
+    pub leader_imbalance_check_interval: Duration,
+    /// `leader.imbalance.per.broker.percentage`
+    pub leader_imbalance_per_broker_percentage: u32,
 }
 
 impl MetadataConfig {
@@ -81,6 +88,9 @@ impl MetadataConfig {
             election_timeout_max_ms: 1000,
             fast_fence_ms: 200,
             unclean_leader_election: false,
+            auto_leader_rebalance: true,
+            leader_imbalance_check_interval: Duration::from_secs(5),
+            leader_imbalance_per_broker_percentage: 10,
         }
     }
 }
@@ -421,6 +431,10 @@ impl Shared {
 
     pub(crate) fn heartbeat_interval(&self) -> Duration {
         Duration::from_millis(self.config.heartbeat_interval_ms.max(1))
+    }
+
+    pub(crate) fn config(&self) -> &MetadataConfig {
+        &self.config
     }
 
     pub(crate) fn fast_fence(&self) -> Duration {

@@ -77,6 +77,14 @@ impl Peers {
         body: Rpc,
         timeout: Duration,
     ) -> Result<RpcReply, CallError> {
+        if crate::fault::isolated() {
+            // Cut off by fault injection: nothing leaves, and the idle
+            // connections stay open, as in a network partition.
+            return Err(CallError::Unreachable {
+                address: address.to_string(),
+                reason: "this node is isolated from the other nodes by fault injection".into(),
+            });
+        }
         let requests = self.sender(address)?;
         let (reply, receiver) = oneshot::channel();
         let exchange = async {

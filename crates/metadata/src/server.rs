@@ -40,6 +40,11 @@ pub(crate) async fn serve(
                 continue;
             }
         };
+        if crate::fault::isolated() {
+            // Cut off by fault injection: other nodes cannot reach this one.
+            drop(stream);
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let connection_id = next_connection_id.fetch_add(1, Ordering::Relaxed);
         let shared = shared.clone();
@@ -68,10 +73,16 @@ async fn serve_connection(
     });
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
     let mut carried_heartbeats = false;
+    let mut faults = crate::fault::subscribe();
     loop {
         let frame = tokio::select! {
             frame = read_frame::<Frame<Rpc>>(&mut read_half) => frame,
             _ = shutdown.changed() => break,
+            () = crate::fault::until_isolated(&mut faults) => {
+                // Cut off by fault injection: the peer is not gone.
+                carried_heartbeats = false;
+                break;
+            }
         };
         let Frame { id, body } = match frame {
             Ok(frame) => frame,

@@ -494,7 +494,7 @@ async fn a_restarted_follower_recovers_and_catches_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_outside_the_voters_joins_as_a_learner_and_follows_the_log() {
+async fn a_node_outside_the_voters_joins_and_becomes_a_voter_while_there_are_fewer_than_five() {
     let mut cluster = TestCluster::start(3).await;
     let controller = cluster.settled().await;
     let dir = TempDir::new().expect("temporary directory");
@@ -514,15 +514,13 @@ async fn a_node_outside_the_voters_joins_as_a_learner_and_follows_the_log() {
     )
     .await;
     eventually(
-        "the learner is a raft observer",
+        "the new node is promoted to voter",
         Duration::from_secs(5),
         || {
             let quorum = cluster.node(controller).quorum();
-            quorum
-                .observers
-                .iter()
-                .any(|observer| observer.node_id == 4)
-                && quorum.voters.len() == 3
+            quorum.voters.iter().any(|voter| voter.node_id == 4)
+                && quorum.voters.len() == 4
+                && quorum.observers.is_empty()
         },
     )
     .await;
@@ -711,6 +709,208 @@ async fn controlled_shutdown_moves_leadership_before_the_node_stops() {
         image
             .broker(leaving)
             .is_some_and(|broker| broker.in_controlled_shutdown)
+    );
+    for node in cluster.nodes.into_values() {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_five_voters_a_new_node_stays_a_learner() {
+    let cluster = TestCluster::start(5).await;
+    let controller = cluster.settled().await;
+    let dir = TempDir::new().expect("temporary directory");
+    let learner = MetadataNode::start(config(6, &dir, &cluster.voters))
+        .await
+        .expect("node 6 starts");
+    eventually("node 6 is a raft observer", Duration::from_secs(5), || {
+        let quorum = cluster.node(controller).quorum();
+        quorum
+            .observers
+            .iter()
+            .any(|observer| observer.node_id == 6)
+    })
+    .await;
+    eventually("node 6 has caught up", Duration::from_secs(5), || {
+        learner.image().applied_index >= cluster.node(controller).image().applied_index
+    })
+    .await;
+    // A caught-up live learner: the controller would promote it within a
+    // few ticks if the voters were not full.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let quorum = cluster.node(controller).quorum();
+    assert_eq!(quorum.voters.len(), 5);
+    assert_eq!(quorum.observers.len(), 1);
+    learner.shutdown().await;
+    for node in cluster.nodes.into_values() {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unregistered_node_leaves_the_quorum() {
+    let cluster = TestCluster::start(3).await;
+    let controller = cluster.settled().await;
+    let dir = TempDir::new().expect("temporary directory");
+    let added = MetadataNode::start(config(4, &dir, &cluster.voters))
+        .await
+        .expect("node 4 starts");
+    eventually("node 4 is a voter", Duration::from_secs(5), || {
+        let quorum = cluster.node(controller).quorum();
+        quorum.voters.iter().any(|voter| voter.node_id == 4)
+    })
+    .await;
+    cluster
+        .node(controller)
+        .propose(
+            create_topic("kept", vec![vec![4, controller]]),
+            PROPOSE_TIMEOUT,
+        )
+        .await
+        .expect("proposal answered")
+        .expect("topic created");
+    added.shutdown().await;
+    let refused = cluster
+        .node(controller)
+        .propose(Command::UnregisterBroker { id: 4 }, PROPOSE_TIMEOUT)
+        .await
+        .expect("proposal answered")
+        .expect_err("node 4 hosts a replica");
+    assert!(
+        refused.message.contains("still hosts replicas of kept-0"),
+        "{}",
+        refused.message
+    );
+    cluster
+        .node(controller)
+        .propose(
+            Command::DeleteTopic {
+                name: "kept".into(),
+            },
+            PROPOSE_TIMEOUT,
+        )
+        .await
+        .expect("proposal answered")
+        .expect("topic deleted");
+    cluster
+        .node(controller)
+        .propose(Command::UnregisterBroker { id: 4 }, PROPOSE_TIMEOUT)
+        .await
+        .expect("proposal answered")
+        .expect("node 4 unregistered");
+    eventually(
+        "node 4 is out of the raft group",
+        Duration::from_secs(5),
+        || {
+            let quorum = cluster.node(controller).quorum();
+            quorum.voters.len() == 3
+                && quorum.observers.is_empty()
+                && quorum.voters.iter().all(|voter| voter.node_id != 4)
+        },
+    )
+    .await;
+    // The quorum still works, and node 4 stays forgotten.
+    cluster
+        .node(controller)
+        .propose(
+            create_topic("after", vec![vec![controller]]),
+            PROPOSE_TIMEOUT,
+        )
+        .await
+        .expect("proposal answered")
+        .expect("topic created");
+    let image = cluster.node(controller).image();
+    assert!(image.broker(4).is_none());
+    assert!(
+        image
+            .events
+            .iter()
+            .any(|event| event.kind == "broker_unregistered" && event.node == Some(4))
+    );
+    for node in cluster.nodes.into_values() {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_moves_leadership_back_to_the_preferred_replica() {
+    let cluster = TestCluster::start_with(3, |config| {
+        config.leader_imbalance_check_interval = Duration::from_millis(300);
+    })
+    .await;
+    let controller = cluster.settled().await;
+    let preferred = cluster.follower_of(controller);
+    let others: Vec<i32> = cluster
+        .nodes
+        .keys()
+        .copied()
+        .filter(|id| *id != preferred)
+        .collect();
+    let node = cluster.node(controller);
+    node.propose(
+        create_topic("orders", vec![vec![preferred, others[0], others[1]]]),
+        PROPOSE_TIMEOUT,
+    )
+    .await
+    .expect("proposal answered")
+    .expect("topic created");
+    // The preferred replica is fenced (leadership moves on), heartbeats
+    // again (is unfenced), and its leader takes it back into the ISR.
+    node.propose(
+        Command::FenceBroker {
+            id: preferred,
+            reason: "test".into(),
+        },
+        PROPOSE_TIMEOUT,
+    )
+    .await
+    .expect("proposal answered")
+    .expect("fenced");
+    assert_eq!(partition_leader(&node.image(), "orders"), Some(others[0]));
+    eventually("the node is unfenced", Duration::from_secs(5), || {
+        node.image()
+            .broker(preferred)
+            .is_some_and(|broker| !broker.fenced)
+    })
+    .await;
+    let state = node
+        .image()
+        .partition("orders", 0)
+        .expect("partition")
+        .clone();
+    node.propose(
+        Command::AlterPartition {
+            topic: "orders".into(),
+            partition: 0,
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+            partition_epoch: state.partition_epoch,
+            isr: vec![others[0], others[1], preferred],
+        },
+        PROPOSE_TIMEOUT,
+    )
+    .await
+    .expect("proposal answered")
+    .expect("back in the ISR");
+    let rejoined = Instant::now();
+    eventually(
+        "the preferred replica leads again",
+        Duration::from_secs(3),
+        || partition_leader(&node.image(), "orders") == Some(preferred),
+    )
+    .await;
+    assert!(rejoined.elapsed() < Duration::from_secs(2));
+    let image = node.image();
+    let event = image
+        .events
+        .iter()
+        .rev()
+        .find(|event| event.kind == "preferred_leader_elected")
+        .expect("an election event");
+    assert!(
+        event.text.ends_with("(automatic rebalance)"),
+        "{}",
+        event.text
     );
     for node in cluster.nodes.into_values() {
         node.shutdown().await;

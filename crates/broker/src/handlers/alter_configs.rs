@@ -1,18 +1,24 @@
-//! AlterConfigs (key 33): replaces a topic's config overrides wholesale.
+//! AlterConfigs (key 33): replaces a topic's config overrides, or the
+//! dynamic configs of a broker resource, wholesale.
 //!
-//! Kafka's legacy semantics: the configs listed become the topic's overrides
-//! and every override not listed reverts to its default. Each resource is
-//! checked whole before anything changes (a resource named twice, a config
-//! named twice or given a null value: INVALID_REQUEST; an unknown name or a
-//! bad value: INVALID_CONFIG), so a refused resource is left as it was;
-//! `validate_only` checks without changing. Broker configs are static in
-//! Eddy (set in the node's properties file), so a BROKER resource with
-//! configs is refused with INVALID_REQUEST, as Kafka refuses configs it
-//! cannot update dynamically.
+//! Kafka's legacy semantics: the configs listed become the resource's
+//! settings and every one not listed reverts to its default. Each resource
+//! is checked whole before anything changes (a resource named twice, a
+//! config named twice or given a null value: INVALID_REQUEST; an unknown
+//! name or a bad value: INVALID_CONFIG), so a refused resource is left as it
+//! was; `validate_only` checks without changing.
+//!
+//! A BROKER resource is the cluster-wide default (empty name) or one node
+//! (its id). Only dynamic broker configs ([`config::DYNAMIC_BROKER_CONFIGS`])
+//! can be set there; naming a read-only one (the node's identity, listeners,
+//! data directory, quorum timings, ...) refuses the resource with
+//! INVALID_REQUEST, as Kafka refuses configs it cannot update dynamically.
+//! The controller stores them in the cluster metadata and every node applies
+//! them as it applies that.
 //!
 //! The checks shared with IncrementalAlterConfigs live here.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -21,8 +27,10 @@ use eddy_protocol::messages::alter_configs_response::AlterConfigsResourceRespons
 use eddy_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use eddy_protocol::{ErrorCode, StrBytes};
 
-use super::describe_configs::{Resource, names_this_node};
-use crate::config::{ConfigError, TopicConfig};
+use super::describe_configs::Resource;
+use eddy_metadata::Command;
+
+use crate::config::{self, ConfigError, TopicConfig};
 use crate::state::{ApiError, Broker, Topic};
 
 pub async fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
@@ -66,14 +74,32 @@ async fn alter_resource(
             .filter(|config| config.value.is_none())
             .map(|config| &*config.name),
     )?;
-    let has_configs = !resource.configs.is_empty();
-    let Some(topic) = target_topic(
-        broker,
-        resource.resource_type,
-        &resource.resource_name,
-        has_configs,
-    )?
-    else {
+    if Resource::from_id(resource.resource_type)? == Resource::Broker {
+        let target = broker_target(&resource.resource_name)?;
+        let set: BTreeMap<String, String> = resource
+            .configs
+            .iter()
+            .filter_map(|config| {
+                let value = config.value.as_deref()?;
+                Some((config.name.to_string(), value.trim().to_string()))
+            })
+            .collect();
+        // Everything set at this level and not listed goes back.
+        let delete = broker
+            .image()
+            .broker_configs
+            .get(&broker_resource_key(target))
+            .map(|current| {
+                current
+                    .keys()
+                    .filter(|name| !set.contains_key(*name))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        return alter_broker_configs(broker, target, set, delete, validate_only).await;
+    }
+    let Some(topic) = target_topic(broker, resource.resource_type, &resource.resource_name)? else {
         return Ok(());
     };
     let pairs = resource
@@ -132,13 +158,12 @@ pub(super) fn check_no_nulls<'a>(names: impl IntoIterator<Item = &'a str>) -> Re
     ))
 }
 
-/// The topic a resource names, or `None` for a BROKER resource that asks
-/// for no change. Broker configs are only read from the properties file.
+/// The topic a TOPIC resource names. BROKER resources are handled before
+/// this is asked (see [`alter_broker_configs`]); for one, `None`.
 pub(super) fn target_topic(
     broker: &Broker,
     resource_type: i8,
     resource_name: &str,
-    has_configs: bool,
 ) -> Result<Option<Arc<Topic>>, ApiError> {
     match Resource::from_id(resource_type)? {
         Resource::Topic => broker.topic(resource_name).map(Some).ok_or_else(|| {
@@ -147,18 +172,84 @@ pub(super) fn target_topic(
                 format!("topic '{resource_name}' does not exist"),
             )
         }),
-        Resource::Broker => {
-            names_this_node(broker, resource_name)?;
-            if has_configs {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidRequest,
-                    "broker configs cannot be altered while the node runs; \
-                     set them in the node's properties file and restart it",
-                ));
-            }
-            Ok(None)
-        }
+        Resource::Broker => Ok(None),
     }
+}
+
+/// The node a BROKER resource names: `None` for the cluster-wide default
+/// (empty name), else the node id. Any node may change any node's dynamic
+/// configs: the controller stores them.
+pub(super) fn broker_target(resource_name: &str) -> Result<Option<i32>, ApiError> {
+    if resource_name.is_empty() {
+        return Ok(None);
+    }
+    match resource_name.parse::<i32>() {
+        Ok(id) if id >= 0 => Ok(Some(id)),
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "broker id must be a non-negative integer or empty, but it is: {resource_name}"
+            ),
+        )),
+    }
+}
+
+/// The key of a broker resource's configs in the cluster metadata.
+pub(super) fn broker_resource_key(target: Option<i32>) -> String {
+    target.map(|id| id.to_string()).unwrap_or_default()
+}
+
+/// Sets and deletes dynamic broker configs of `target` (a node, or every
+/// node when `None`), all or nothing: a read-only name is INVALID_REQUEST,
+/// an unknown name or a bad value INVALID_CONFIG, and then nothing changes.
+pub(super) async fn alter_broker_configs(
+    broker: &Broker,
+    target: Option<i32>,
+    set: BTreeMap<String, String>,
+    delete: Vec<String>,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    let names = set.keys().chain(delete.iter());
+    if let Some(unknown) = names
+        .clone()
+        .find(|name| config::broker_config(name).is_none())
+    {
+        return Err(invalid_config(ConfigError::Unknown(unknown.clone())));
+    }
+    let mut read_only: Vec<&str> = names
+        .filter(|name| !config::is_dynamic(name))
+        .map(String::as_str)
+        .collect();
+    if !read_only.is_empty() {
+        read_only.sort_unstable();
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "cannot update these configs dynamically: {}; they are read when the node starts \
+                 (set them in its properties file and restart it)",
+                read_only.join(", ")
+            ),
+        ));
+    }
+    for (name, value) in &set {
+        config::validate_dynamic(name, value).map_err(invalid_config)?;
+    }
+    if validate_only || (set.is_empty() && delete.is_empty()) {
+        return Ok(());
+    }
+    let changed: Vec<String> = set.keys().chain(delete.iter()).cloned().collect();
+    broker
+        .propose(Command::AlterBrokerConfigs {
+            broker: target,
+            set,
+            delete,
+        })
+        .await?;
+    match target {
+        Some(node) => tracing::info!(node, ?changed, "altered a node's dynamic configs"),
+        None => tracing::info!(?changed, "altered the cluster-wide dynamic broker configs"),
+    }
+    Ok(())
 }
 
 pub(super) fn invalid_config(error: ConfigError) -> ApiError {
@@ -360,14 +451,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn broker_configs_are_refused_and_other_resource_types_unsupported() {
+    async fn read_only_broker_configs_are_refused_and_other_resource_types_unsupported() {
         let dir = tempfile::tempdir().unwrap();
         let broker = open_broker(&dir, &[]).await;
-        let mut broker_resource = topic_resource("1", &[("num.partitions", Some("3"))]);
-        broker_resource.resource_type = Resource::BROKER_ID;
+        let mut read_only = topic_resource(
+            "1",
+            &[("num.partitions", Some("3")), ("node.id", Some("4"))],
+        );
+        read_only.resource_type = Resource::BROKER_ID;
         let mut logger = topic_resource("1", &[]);
         logger.resource_type = 8;
-        let codes = alter(&broker, vec![broker_resource, logger], false).await;
+        let response = handle(
+            &broker,
+            AlterConfigsRequest {
+                resources: vec![read_only, logger],
+                ..Default::default()
+            },
+        )
+        .await;
+        let codes: Vec<i16> = response.responses.iter().map(|r| r.error_code).collect();
         assert_eq!(
             codes,
             [
@@ -375,6 +477,47 @@ mod tests {
                 ErrorCode::InvalidRequest.code()
             ]
         );
+        let message = response.responses[0].error_message.as_deref().unwrap();
+        assert!(message.contains("node.id"), "{message}");
         assert_eq!(broker.broker_config().num_partitions(), 1);
+    }
+
+    #[tokio::test]
+    async fn dynamic_broker_configs_replace_those_set_at_the_same_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open_broker(&dir, &[]).await;
+        let mut default = topic_resource(
+            "",
+            &[
+                ("num.partitions", Some("3")),
+                ("log.retention.ms", Some("1000")),
+            ],
+        );
+        default.resource_type = Resource::BROKER_ID;
+        assert_eq!(alter(&broker, vec![default], false).await, [0]);
+        assert_eq!(broker.broker_config().num_partitions(), 3);
+        let mut node = topic_resource("1", &[("num.partitions", Some("5"))]);
+        node.resource_type = Resource::BROKER_ID;
+        assert_eq!(alter(&broker, vec![node], true).await, [0]);
+        assert_eq!(broker.broker_config().num_partitions(), 3);
+        let mut node = topic_resource("1", &[("num.partitions", Some("5"))]);
+        node.resource_type = Resource::BROKER_ID;
+        assert_eq!(alter(&broker, vec![node], false).await, [0]);
+        assert_eq!(broker.broker_config().num_partitions(), 5);
+        // Listing only num.partitions at the default level drops retention.
+        let mut default = topic_resource("", &[("num.partitions", Some("2"))]);
+        default.resource_type = Resource::BROKER_ID;
+        assert_eq!(alter(&broker, vec![default], false).await, [0]);
+        assert_eq!(
+            broker.broker_config().value("log.retention.ms"),
+            Some("604800000")
+        );
+        assert_eq!(broker.broker_config().num_partitions(), 5);
+        let mut bad = topic_resource("", &[("num.partitions", Some("0"))]);
+        bad.resource_type = Resource::BROKER_ID;
+        assert_eq!(
+            alter(&broker, vec![bad], false).await,
+            [ErrorCode::InvalidConfig.code()]
+        );
     }
 }

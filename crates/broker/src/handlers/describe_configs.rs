@@ -4,11 +4,14 @@
 //! Follows Kafka's `ConfigHelper.describeConfigs`. A TOPIC resource lists
 //! every topic config; a value's source is the first of its synonyms: the
 //! topic's own override (TOPIC_CONFIG), the broker synonym set in the node's
-//! properties (STATIC_BROKER_CONFIG), or Kafka's default (DEFAULT_CONFIG). A
-//! BROKER resource named by this node's id lists every broker config, all
-//! read-only since Eddy has no dynamic broker configs; the empty name (the
-//! cluster-wide dynamic defaults) therefore lists nothing, as Kafka does when
-//! none are set. `configuration_keys` null or empty means all; names this node
+//! properties (STATIC_BROKER_CONFIG), or Kafka's default (DEFAULT_CONFIG),
+//! with the broker synonym's dynamic values first when set: for this node
+//! (DYNAMIC_BROKER_CONFIG), then for every node (DYNAMIC_DEFAULT_BROKER_CONFIG).
+//! A BROKER resource named by this node's id lists every broker config with
+//! the same order of sources; the dynamic ones are writable, the others
+//! read-only. The empty name (the cluster-wide dynamic defaults) lists the
+//! defaults that are set, as Kafka does. `configuration_keys` null or empty
+//! means all; names this node
 //! does not know are left out rather than refused. Synonyms and documentation
 //! are sent only when asked for.
 //!
@@ -25,7 +28,8 @@ use eddy_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use eddy_protocol::{ErrorCode, StrBytes};
 
 use crate::config::{
-    self, BROKER_CONFIGS, BrokerConfig, ConfigDef, ConfigType, TOPIC_CONFIGS, TopicConfig,
+    self, BROKER_CONFIGS, BrokerConfig, BrokerConfigSource, ConfigDef, ConfigType, TOPIC_CONFIGS,
+    TopicConfig,
 };
 use crate::state::{ApiError, Broker, validate_topic_name};
 
@@ -60,6 +64,8 @@ impl Resource {
 /// Kafka's `DescribeConfigsResponse.ConfigSource` ids that Eddy reports.
 mod source {
     pub const TOPIC_CONFIG: i8 = 1;
+    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
+    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
     pub const STATIC_BROKER_CONFIG: i8 = 4;
     pub const DEFAULT_CONFIG: i8 = 5;
 }
@@ -188,11 +194,22 @@ fn describe_broker(
     resource_name: &str,
     detail: Detail,
 ) -> Result<Vec<DescribeConfigsResourceResult>, ApiError> {
-    if !names_this_node(broker, resource_name)? {
-        // Only dynamic cluster-wide defaults are listed here, and Eddy has none.
-        return Ok(Vec::new());
-    }
     let broker_config = broker.broker_config();
+    if !names_this_node(broker, resource_name)? {
+        // The cluster-wide dynamic defaults that are set, and only those.
+        return Ok(BROKER_CONFIGS
+            .iter()
+            .filter_map(|row| {
+                let value = broker_config.value_at(row.name, BrokerConfigSource::DynamicDefault)?;
+                let synonyms = vec![synonym(
+                    row.name,
+                    Some(value.to_string()),
+                    source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+                )];
+                Some(entry(row, Some(value.to_string()), synonyms, false, detail))
+            })
+            .collect());
+    }
     Ok(BROKER_CONFIGS
         .iter()
         .map(|row| broker_entry(row, &broker_config, detail))
@@ -225,19 +242,32 @@ fn broker_entry(
     let value = synonyms
         .first()
         .and_then(|first| first.value.as_deref().map(str::to_string));
-    entry(row, value, synonyms, true, detail)
+    entry(row, value, synonyms, !config::is_dynamic(row.name), detail)
 }
 
-/// The broker-level values of `name`, most important first: the node's own
-/// setting, then Kafka's default (when it has one).
+/// The broker-level values of `name`, most important first: set
+/// dynamically for this node, for every node, in the node's properties, then
+/// Kafka's default (when it has one).
 fn broker_synonyms(name: &str, broker_config: &BrokerConfig) -> Vec<DescribeConfigsSynonym> {
     let mut synonyms = Vec::new();
-    let set = fixed_value(broker_config, name).or_else(|| {
-        if broker_config.is_overridden(name) {
-            broker_config.value(name).map(str::to_string)
-        } else {
-            None
+    for (level, id) in [
+        (
+            BrokerConfigSource::DynamicNode,
+            source::DYNAMIC_BROKER_CONFIG,
+        ),
+        (
+            BrokerConfigSource::DynamicDefault,
+            source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+        ),
+    ] {
+        if let Some(value) = broker_config.value_at(name, level) {
+            synonyms.push(synonym(name, Some(value.to_string()), id));
         }
+    }
+    let set = fixed_value(broker_config, name).or_else(|| {
+        broker_config
+            .value_at(name, BrokerConfigSource::Static)
+            .map(str::to_string)
     });
     if let Some(value) = set {
         synonyms.push(synonym(name, Some(value), source::STATIC_BROKER_CONFIG));
@@ -554,7 +584,12 @@ pub(super) mod tests {
         let result = &response.results[0];
         assert_eq!(result.error_code, 0);
         assert_eq!(result.configs.len(), BROKER_CONFIGS.len());
-        assert!(result.configs.iter().all(|entry| entry.read_only));
+        assert!(
+            result
+                .configs
+                .iter()
+                .all(|entry| entry.read_only != config::is_dynamic(&entry.name))
+        );
         let find = |name: &str| {
             result
                 .configs
@@ -580,6 +615,71 @@ pub(super) mod tests {
             Some(absolute_path(dir.path()).as_str())
         );
         assert_eq!(find("advertised.listeners").value, None);
+    }
+
+    #[tokio::test]
+    async fn dynamic_broker_configs_show_their_sources_node_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open_broker(&dir, &[("log.retention.ms", "1000")]).await;
+        create_topic(&broker, "orders", 1, &[]).await;
+        broker
+            .propose(eddy_metadata::Command::AlterBrokerConfigs {
+                broker: None,
+                set: [("log.retention.ms".to_string(), "2000".to_string())].into(),
+                delete: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let inherited = topic_config_entry(&broker, "orders", "retention.ms");
+        assert_eq!(inherited.value.as_deref(), Some("2000"));
+        assert_eq!(
+            inherited.config_source,
+            source::DYNAMIC_DEFAULT_BROKER_CONFIG
+        );
+        let partition = broker.topic("orders").unwrap().partition(0).unwrap();
+        assert_eq!(partition.log.lock().unwrap().config().retention_ms, 2000);
+        broker
+            .propose(eddy_metadata::Command::AlterBrokerConfigs {
+                broker: Some(1),
+                set: [("log.retention.ms".to_string(), "3000".to_string())].into(),
+                delete: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let response = describe(
+            &broker,
+            vec![
+                resource(Resource::BROKER_ID, "1", Some(&["log.retention.ms"])),
+                resource(Resource::BROKER_ID, "", None),
+            ],
+        );
+        let node = &response.results[0].configs[0];
+        assert_eq!(node.value.as_deref(), Some("3000"));
+        assert_eq!(node.config_source, source::DYNAMIC_BROKER_CONFIG);
+        assert!(!node.read_only);
+        let sources: Vec<i8> = node.synonyms.iter().map(|s| s.source).collect();
+        assert_eq!(
+            sources,
+            [
+                source::DYNAMIC_BROKER_CONFIG,
+                source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+                source::STATIC_BROKER_CONFIG,
+                source::DEFAULT_CONFIG
+            ]
+        );
+        let defaults = &response.results[1].configs;
+        assert_eq!(defaults.len(), 1);
+        assert_eq!(defaults[0].value.as_deref(), Some("2000"));
+        assert_eq!(
+            defaults[0].config_source,
+            source::DYNAMIC_DEFAULT_BROKER_CONFIG
+        );
+        assert_eq!(
+            topic_config_entry(&broker, "orders", "retention.ms")
+                .value
+                .as_deref(),
+            Some("3000")
+        );
     }
 
     #[tokio::test]

@@ -34,7 +34,14 @@ const FETCH_MAX_BYTES: usize = 52_428_800;
 /// Isolation level READ_COMMITTED.
 const READ_COMMITTED: i8 = 1;
 
-pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> FetchResponse {
+/// Answers a fetch; `None` when the connection must be closed instead (a
+/// replica's fetch while this node is isolated by fault injection).
+pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> Option<FetchResponse> {
+    let from_replica = replica_id(&request, version) >= 0;
+    let refused = || from_replica && crate::faults::isolated();
+    if refused() {
+        return None;
+    }
     let wait = Duration::from_millis(
         u64::try_from(request.max_wait_ms)
             .unwrap_or(0)
@@ -45,16 +52,22 @@ pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> Fet
     let mut appends = broker.subscribe_appends();
     loop {
         appends.borrow_and_update();
+        if refused() {
+            return None;
+        }
         let (response, bytes, failed) = read_all(broker, &request, version);
         if failed || bytes >= min_bytes.max(1) || Instant::now() >= deadline {
-            return response;
+            return Some(response);
         }
         // Woken by an append, or out of time: either way read again, once more at most after the deadline.
         if tokio::time::timeout_at(deadline, appends.changed())
             .await
             .is_err()
         {
-            return read_all(broker, &request, version).0;
+            if refused() {
+                return None;
+            }
+            return Some(read_all(broker, &request, version).0);
         }
     }
 }
@@ -68,10 +81,12 @@ fn read_all(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResp
     let mut total = 0;
     let mut failed = false;
     let read_committed = request.isolation_level == READ_COMMITTED;
-    let replica_id = if version >= 15 {
-        request.replica_state.replica_id
+    let replica_id = replica_id(request, version);
+    // The leader throttle, for replicas' fetches of throttled partitions.
+    let leader_rate = if replica_id >= 0 {
+        broker.broker_config().leader_replication_throttled_rate()
     } else {
-        request.replica_id
+        None
     };
     let mut responses = Vec::with_capacity(request.topics.len());
     for fetch_topic in &request.topics {
@@ -94,9 +109,26 @@ fn read_all(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResp
             } else {
                 partition_max.min(budget)
             };
+            let throttled = leader_rate.is_some()
+                && topic.as_ref().is_some_and(|topic| {
+                    topic
+                        .config
+                        .read()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .leader_throttled(wanted.partition, broker.node_id)
+                });
+            // Over the leader quota, a throttled partition's fetch is
+            // answered without records (its fetch offset still counts).
+            let limit = if throttled {
+                let allowed = crate::replication::leader_quota().available(leader_rate);
+                Some(limit.min(usize::try_from(allowed).unwrap_or(0)))
+                    .filter(|allowed| *allowed > 0)
+            } else {
+                Some(limit)
+            };
             let data = match &topic {
                 None => Err(missing_topic),
-                Some(topic) if limit == 0 => Ok(bare_partition(
+                Some(topic) if limit == Some(0) => Ok(bare_partition(
                     Some(topic),
                     wanted.partition,
                     ErrorCode::None,
@@ -106,6 +138,9 @@ fn read_all(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResp
             let data = match data {
                 Ok(mut data) => {
                     let size = data.records.as_ref().map_or(0, Bytes::len);
+                    if throttled {
+                        crate::replication::leader_quota().charge(leader_rate, size);
+                    }
                     total += size;
                     budget = budget.saturating_sub(size);
                     data.aborted_transactions = read_committed.then(Vec::new);
@@ -136,12 +171,21 @@ fn read_all(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResp
     (response, total, failed)
 }
 
+/// The replica a fetch comes from; negative for consumers.
+fn replica_id(request: &FetchRequest, version: i16) -> i32 {
+    if version >= 15 {
+        request.replica_state.replica_id
+    } else {
+        request.replica_id
+    }
+}
+
 fn read_partition(
     broker: &Broker,
     topic: &Topic,
     wanted: &eddy_protocol::messages::fetch_request::FetchPartition,
     replica_id: i32,
-    max_bytes: usize,
+    max_bytes: Option<usize>,
 ) -> Result<PartitionData, ErrorCode> {
     let index = wanted.partition;
     let partition = topic.replica(index)?;
@@ -177,11 +221,13 @@ fn read_partition(
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let log_start_offset = log.log_start_offset();
     let max_offset = if follower { i64::MAX } else { high_watermark };
-    let records = log
-        .read(wanted.fetch_offset, max_bytes, max_offset)
-        .map_err(|error| {
-            ErrorCode::from_code(error.kafka_error_code()).unwrap_or(ErrorCode::KafkaStorageError)
-        })?;
+    let records = match max_bytes {
+        Some(max_bytes) => log.read(wanted.fetch_offset, max_bytes, max_offset),
+        None => log.read(wanted.fetch_offset, 0, wanted.fetch_offset),
+    }
+    .map_err(|error| {
+        ErrorCode::from_code(error.kafka_error_code()).unwrap_or(ErrorCode::KafkaStorageError)
+    })?;
     Ok(PartitionData {
         partition_index: index,
         high_watermark,

@@ -9,7 +9,8 @@
 //! or a resulting value that does not check. A resource changes all at once
 //! or not at all; `validate_only` checks without changing. Repeated
 //! resources or keys, null values outside DELETE, and unknown operations are
-//! INVALID_REQUEST. Broker configs are static in Eddy (see `alter_configs`).
+//! INVALID_REQUEST. On a BROKER resource (the cluster-wide default, or one
+//! node) only dynamic broker configs can change (see `alter_configs`).
 
 use std::collections::BTreeMap;
 
@@ -21,9 +22,10 @@ use eddy_protocol::messages::incremental_alter_configs_response::AlterConfigsRes
 use eddy_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
 use super::alter_configs::{
-    check_names_unique, check_no_nulls, error_fields, invalid_config, repeated, repeated_resource,
-    target_topic,
+    alter_broker_configs, broker_resource_key, broker_target, check_names_unique, check_no_nulls,
+    error_fields, invalid_config, repeated, repeated_resource, target_topic,
 };
+use super::describe_configs::Resource;
 use crate::config::{self, BrokerConfig, ConfigError, ConfigType, TopicConfig};
 use crate::state::{ApiError, Broker};
 
@@ -107,14 +109,10 @@ async fn alter_resource(
             })
             .map(|change| &*change.name),
     )?;
-    let has_configs = !resource.configs.is_empty();
-    let Some(topic) = target_topic(
-        broker,
-        resource.resource_type,
-        &resource.resource_name,
-        has_configs,
-    )?
-    else {
+    if Resource::from_id(resource.resource_type)? == Resource::Broker {
+        return alter_broker(broker, resource, validate_only).await;
+    }
+    let Some(topic) = target_topic(broker, resource.resource_type, &resource.resource_name)? else {
         return Ok(());
     };
     let broker_config = broker.broker_config();
@@ -134,6 +132,55 @@ async fn alter_resource(
         tracing::info!(topic = topic.name, "altered topic configs");
     }
     Ok(())
+}
+
+/// Changes the dynamic configs of a BROKER resource.
+async fn alter_broker(
+    broker: &Broker,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    let target = broker_target(&resource.resource_name)?;
+    let current = broker
+        .image()
+        .broker_configs
+        .get(&broker_resource_key(target))
+        .cloned()
+        .unwrap_or_default();
+    let effective = broker.broker_config();
+    let mut set = BTreeMap::new();
+    let mut delete = Vec::new();
+    for change in &resource.configs {
+        let name = change.name.to_string();
+        let value = change.value.as_deref().unwrap_or_default();
+        match Operation::from_id(change.config_operation)? {
+            Operation::Set => {
+                set.insert(name, value.trim().to_string());
+            }
+            Operation::Delete => delete.push(name),
+            operation @ (Operation::Append | Operation::Subtract) => {
+                let row = config::broker_config(&name)
+                    .ok_or_else(|| invalid_config(ConfigError::Unknown(name.clone())))?;
+                if row.kind != ConfigType::List {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidConfig,
+                        format!(
+                            "cannot {} {name}: it is not a list config",
+                            operation.verb()
+                        ),
+                    ));
+                }
+                let base = current
+                    .get(&name)
+                    .cloned()
+                    .or_else(|| effective.value(&name).map(str::to_string))
+                    .unwrap_or_default();
+                let items = edit_list(&base, value, operation == Operation::Append);
+                set.insert(name, items);
+            }
+        }
+    }
+    alter_broker_configs(broker, target, set, delete, validate_only).await
 }
 
 /// Applies one operation to a topic's overrides.

@@ -15,6 +15,7 @@ use eddy_protocol::{API_TABLE, ApiKey, RequestBody, RequestFrame, ResponseBody};
 use crate::state::Broker;
 
 mod alter_configs;
+mod alter_partition_reassignments;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -24,15 +25,18 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_log_dirs;
 mod describe_quorum;
+mod elect_leaders;
 mod fetch;
 mod find_coordinator;
 mod incremental_alter_configs;
 mod init_producer_id;
 mod list_offsets;
+mod list_partition_reassignments;
 mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
 mod sasl_handshake;
+mod unregister_broker;
 // Consumer groups.
 mod delete_groups;
 mod describe_groups;
@@ -68,6 +72,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 0),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::UnregisterBroker, 0, 0),
     (ApiKey::OffsetCommit, 2, 8),
     (ApiKey::OffsetFetch, 1, 8),
     (ApiKey::JoinGroup, 0, 9),
@@ -157,9 +165,10 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Rep
             produce::Outcome::Nothing => return Reply::Nothing,
             produce::Outcome::Close(reason) => return Reply::Close(reason),
         },
-        RequestBody::Fetch(request) => {
-            ResponseBody::Fetch(fetch::handle(broker, request, version).await)
-        }
+        RequestBody::Fetch(request) => match fetch::handle(broker, request, version).await {
+            Some(response) => ResponseBody::Fetch(response),
+            None => return Reply::Close("a replica's fetch while this node is isolated".into()),
+        },
         RequestBody::ListOffsets(request) => {
             ResponseBody::ListOffsets(list_offsets::handle(broker, request))
         }
@@ -191,6 +200,22 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Rep
         RequestBody::IncrementalAlterConfigs(request) => ResponseBody::IncrementalAlterConfigs(
             incremental_alter_configs::handle(broker, request).await,
         ),
+        RequestBody::ElectLeaders(request) => {
+            ResponseBody::ElectLeaders(elect_leaders::handle(broker, request, version).await)
+        }
+        RequestBody::AlterPartitionReassignments(request) => {
+            ResponseBody::AlterPartitionReassignments(
+                alter_partition_reassignments::handle(broker, request).await,
+            )
+        }
+        RequestBody::ListPartitionReassignments(request) => {
+            ResponseBody::ListPartitionReassignments(list_partition_reassignments::handle(
+                broker, request,
+            ))
+        }
+        RequestBody::UnregisterBroker(request) => {
+            ResponseBody::UnregisterBroker(unregister_broker::handle(broker, request).await)
+        }
         RequestBody::DeleteRecords(request) => {
             ResponseBody::DeleteRecords(delete_records::handle(broker, request))
         }
@@ -259,6 +284,18 @@ mod tests {
             Some(4)
         );
         assert_eq!(advertised_versions(ApiKey::ConsumerGroupHeartbeat), None);
+    }
+
+    #[test]
+    fn cluster_operation_apis_are_advertised() {
+        assert_eq!(advertised_versions(ApiKey::ElectLeaders), Some((0, 2)));
+        for key in [
+            ApiKey::AlterPartitionReassignments,
+            ApiKey::ListPartitionReassignments,
+            ApiKey::UnregisterBroker,
+        ] {
+            assert_eq!(advertised_versions(key), Some((0, 0)), "{key:?}");
+        }
     }
 
     #[test]

@@ -406,9 +406,21 @@ impl Applier<'_> {
             .is_some_and(|broker| broker.is_live() && !broker.in_controlled_shutdown)
     }
 
+    /// The topic's `unclean.leader.election.enable`, else the cluster-wide
+    /// dynamic default, else the static broker default. (A per-node dynamic
+    /// value is not used here: every node must apply the same result.)
     fn unclean_allowed(&self, topic: &TopicImage) -> bool {
-        match topic.configs.get(UNCLEAN_LEADER_ELECTION_CONFIG) {
-            Some(value) => value.eq_ignore_ascii_case("true"),
+        let cluster_default = self
+            .image
+            .broker_configs
+            .get("")
+            .and_then(|configs| configs.get(UNCLEAN_LEADER_ELECTION_CONFIG));
+        match topic
+            .configs
+            .get(UNCLEAN_LEADER_ELECTION_CONFIG)
+            .or(cluster_default)
+        {
+            Some(value) => value.trim().eq_ignore_ascii_case("true"),
             None => self.unclean_default,
         }
     }

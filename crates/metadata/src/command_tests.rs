@@ -284,6 +284,25 @@ fn unclean_election_picks_a_live_out_of_sync_replica() {
 }
 
 #[test]
+fn a_cluster_wide_dynamic_default_allows_unclean_election() {
+    let mut cluster = Cluster::with_brokers(&[1, 2]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.ok(Command::AlterBrokerConfigs {
+        broker: None,
+        set: BTreeMap::from([(
+            UNCLEAN_LEADER_ELECTION_CONFIG.to_string(),
+            "true".to_string(),
+        )]),
+        delete: vec![],
+    });
+    shrink_isr_to_leader(&mut cluster);
+    cluster.fence(1);
+    let partition = cluster.partition("t", 0);
+    assert_eq!(partition.leader, 2, "the dynamic default allows it");
+    assert_eq!(partition.isr, vec![2]);
+}
+
+#[test]
 fn topic_config_overrides_the_unclean_default() {
     let mut cluster = Cluster::with_brokers(&[1, 2]);
     cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use eddy_client::{Client, NewRecord};
+use eddy_client::{Client, ClientError, ErrorCode, NewRecord};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use support::cluster::Cluster;
 use support::kafka::{
@@ -349,8 +349,11 @@ fn an_isolated_leader_is_fenced_replaced_and_truncated_when_it_heals() {
         -1,
     ));
     assert!(
-        refused.is_err(),
-        "the isolated leader acknowledged an acks=all write: {refused:?}"
+        refused
+            .as_ref()
+            .is_err_and(|error| matches!(error, ClientError::Timeout { .. })
+                || error.error_code() == Some(ErrorCode::RequestTimedOut)),
+        "the isolated leader must leave an acks=all write unanswered until it times out: {refused:?}"
     );
     let extra = block_on(direct.produce(
         topic,

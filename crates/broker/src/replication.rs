@@ -9,6 +9,19 @@
 //! epoch of its last batch; the leader answers with records, or with the
 //! epoch and offset where the logs diverge (an old leader's unreplicated
 //! tail), which the follower truncates before fetching on.
+//!
+//! Kafka's replication throttles apply here: a fetcher leaves out the
+//! partitions that topics' `follower.replication.throttled.replicas` name
+//! for this node while the node's `follower.replication.throttled.rate` is
+//! used up, and asks for no more than it allows; the leader side
+//! (`leader.replication.throttled.*`) is in the Fetch handler. Both read
+//! the configs at each fetch, so changes apply at once. Unlike Kafka, whose
+//! throttles spare in-sync replicas (they are meant for reassignment
+//! traffic), they hold back every listed replica: a throttled follower under
+//! a load above its rate falls behind and leaves the ISR after
+//! `replica.lag.time.max.ms`, which is how a slow node shows. A node isolated by
+//! fault injection ([`crate::faults`]) fetches nothing and drops its
+//! connections to leaders until it heals.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};

@@ -14,6 +14,13 @@
 //! no transaction is aborted, so `read_committed` consumers (librdkafka's and
 //! kafkajs' default) read everything. Incremental fetch sessions are declined
 //! (session id 0): clients then send full requests.
+//!
+//! For a follower's fetch, partitions whose topic lists this leader in
+//! `leader.replication.throttled.replicas` share the node's
+//! `leader.replication.throttled.rate`: over it, they are answered without
+//! records (the fetch offset still counts), in sync or not (Kafka spares
+//! in-sync replicas; see [`crate::replication`]). While this node is isolated by
+//! fault injection, a replica's fetch closes its connection.
 
 use std::time::Duration;
 

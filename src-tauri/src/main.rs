@@ -131,7 +131,7 @@ fn cluster_spec() -> Result<ClusterSpec, Failure> {
         .ok()
         .and_then(|nodes| nodes.parse().ok())
     {
-        spec.nodes = nodes;
+        spec.set_node_count(nodes);
     }
     Ok(spec)
 }

@@ -12,8 +12,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use eddy_client::{Client, ClusterMetadata, QuorumInfo};
 use eddy_cluster::{
-    ClusterSpec, ControlClient, ControlCommand, ControlReply, ControlServer, NodeState, NodeStatus,
-    Supervisor,
+    ClusterFile, ClusterSpec, ControlClient, ControlCommand, ControlReply, ControlServer,
+    NodeState, NodeStatus, Supervisor,
 };
 use serde_json::json;
 
@@ -32,8 +32,17 @@ pub(crate) enum ClusterCommand {
 Each node is a separate `eddy broker` process in its own process group, with its data in \
 DIR/node-N and its log in DIR/node-N/eddy.log. Node N's Kafka port is BASE_PORT + N - 1 and its \
 controller port BASE_PORT + 100 + N - 1. The command returns once every node answers Kafka \
-Metadata, then keeps running and accepts `eddy cluster status|kill|stop|pause|resume|restart|down` \
-from other terminals.
+Metadata, then keeps running and accepts `eddy cluster status|kill|stop|start|pause|resume|\
+restart|add|remove|slow|isolate|heal|down` from other terminals.
+
+The cluster file DIR/eddy.toml is written on the first start (nodes, base_port and a [defaults] \
+table of cluster-wide broker configs by Kafka name) and is watched while the cluster runs: raising \
+`nodes` starts the new nodes, and [defaults] changes apply to every node at once. An edit with \
+any error (TOML syntax, an unknown key, `nodes` lowered, `base_port` changed, a config value the \
+cluster refuses) changes nothing: it is reported here and by `eddy cluster status`. Later starts \
+follow the file and keep the nodes added or removed since (DIR/nodes.json). On an existing \
+cluster, --nodes may only raise the node count (it starts the extra nodes and updates eddy.toml); \
+to remove a node use `eddy cluster remove N`. --base-port must match the file.
 
 Ctrl-C or SIGTERM stops the whole cluster cleanly (SIGINT to every node, SIGKILL to any still \
 running after 5 s) and exits 0. If the supervisor itself is killed, the nodes die with it (Linux). \
@@ -78,6 +87,57 @@ the controller moves its leaderships to in-sync followers. `eddy cluster resume 
     /// Stop node N cleanly (SIGTERM, leadership handed off) if it runs, then
     /// start it again with the same data.
     Restart(NodeArgs),
+    /// Start a new node (the next id) and wait until it has joined.
+    #[command(
+        long_about = "Start a new node with the next id (one past the highest), wait until it \
+has joined and print its ports. Node N listens on BASE_PORT + N - 1 (controller BASE_PORT + 100 + \
+N - 1). It joins the metadata quorum as a learner; the controller promotes it to voter while the \
+quorum has fewer than 5 voters. It holds no partitions until topics are created or partitions \
+are reassigned to it. DIR/eddy.toml's `nodes` is raised to match."
+    )]
+    Add(DataArgs),
+    /// Move every replica off node N, then stop it and remove it from the cluster.
+    #[command(
+        long_about = "Remove node N for good. First every partition with a replica on N is \
+reassigned (AlterPartitionReassignments) to a live node that holds no replica of it yet, the \
+least loaded first; new replicas catch up before the old ones leave, so clients see no gap. \
+Progress is printed as the replicas move. If some partition has nowhere to go (every other live \
+node already holds a replica of it), nothing moves and the command says which. Once N holds no \
+replicas it is stopped (SIGTERM), unregistered from the cluster (UnregisterBroker, which also \
+takes it out of the metadata quorum), and its data directory is deleted. DIR/eddy.toml's `nodes` \
+is lowered to match."
+    )]
+    Remove(NodeArgs),
+    /// Throttle node N's replication to BYTES/S, so it falls out of the ISR.
+    #[command(
+        long_about = "Throttle node N's replication with Kafka's replication throttles: \
+follower.replication.throttled.rate and leader.replication.throttled.rate are set to BYTES/S on \
+node N, and every partition with a replica on N is listed in its topic's \
+follower.replication.throttled.replicas (as PARTITION:N). As a follower, N then fetches at most \
+BYTES/S; under load it falls behind, and once it has lagged for replica.lag.time.max.ms the \
+leader drops it from the ISR. The node stays up and reachable: this is the lag path that killing \
+or pausing a node never shows. `eddy cluster heal N` lifts the throttle and N rejoins the ISR \
+when it catches up. BYTES/S takes k, m and g suffixes (1024-based), e.g. 100k or 1m."
+    )]
+    Slow(SlowArgs),
+    /// Cut node N off from the other nodes while clients still reach it.
+    #[command(
+        long_about = "Cut node N off from the other nodes: its replication links (the fetches \
+it sends as a follower and serves as a leader) and its controller links (metadata quorum and \
+heartbeats), both ways, while Kafka clients can still connect to it. Works without root: the \
+node itself drops those links when DIR/node-N/faults.json says so. An isolated leader cannot \
+acknowledge acks=all writes; the controller fences it and elects new leaders among the in-sync \
+replicas. `eddy cluster heal N` reconnects it: it truncates what it wrote alone and rejoins. A \
+restart of the node also clears the fault."
+    )]
+    Isolate(NodeArgs),
+    /// Undo `isolate` and `slow` on node N.
+    #[command(
+        long_about = "Reconnect an isolated node N and lift the replication throttle set by \
+`eddy cluster slow` (both rates on node N and its PARTITION:N entries in the topics' \
+follower.replication.throttled.replicas). The node catches up and rejoins the ISR."
+    )]
+    Heal(NodeArgs),
     /// Stop the whole cluster (SIGINT to every node at once) and its supervisor.
     #[command(
         long_about = "Stop the whole cluster: SIGINT to every node at once (a clean shutdown \
@@ -89,15 +149,16 @@ without leadership hand-offs, since everything stops), SIGKILL to any node still
 
 #[derive(Args)]
 pub(crate) struct UpArgs {
-    /// Number of nodes.
-    #[arg(long, default_value_t = ClusterSpec::DEFAULT_NODES)]
-    nodes: u16,
+    /// Number of nodes for a new cluster [default: 3]; on an existing
+    /// cluster it may only raise the count (see eddy.toml).
+    #[arg(long)]
+    nodes: Option<u16>,
     #[command(flatten)]
     data: DataArgs,
     /// First client port; node N listens on base-port + N - 1 and its
-    /// controller on base-port + 100 + N - 1.
-    #[arg(long, default_value_t = ClusterSpec::DEFAULT_BASE_PORT)]
-    base_port: u16,
+    /// controller on base-port + 100 + N - 1 [default: 19092, or eddy.toml's].
+    #[arg(long)]
+    base_port: Option<u16>,
     /// Log filter for the supervisor and every node, e.g. info or debug (or RUST_LOG).
     #[arg(long, default_value = "info")]
     log: String,
@@ -119,6 +180,21 @@ pub(crate) struct NodeArgs {
 }
 
 #[derive(Args)]
+pub(crate) struct SlowArgs {
+    /// The node's id.
+    node: u16,
+    /// Replication rate in bytes per second, e.g. 65536, 100k or 1m.
+    #[arg(long, value_name = "BYTES/S", value_parser = parse_rate)]
+    rate: u64,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+fn parse_rate(text: &str) -> Result<u64, String> {
+    eddy_cluster::ops::parse_rate(text)
+}
+
+#[derive(Args)]
 pub(crate) struct StatusArgs {
     #[command(flatten)]
     data: DataArgs,
@@ -137,6 +213,24 @@ pub(crate) fn run(command: ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::Pause(args) => node_command(ControlCommand::Pause, args),
         ClusterCommand::Resume(args) => node_command(ControlCommand::Resume, args),
         ClusterCommand::Restart(args) => node_command(ControlCommand::Restart, args),
+        ClusterCommand::Add(args) => add(args),
+        ClusterCommand::Remove(args) => remove(args),
+        ClusterCommand::Slow(args) => slow(args),
+        ClusterCommand::Isolate(args) => {
+            let node = args.node;
+            node_command(ControlCommand::Isolate, args)?;
+            println!(
+                "node {node} is cut off from the other nodes (clients still reach it); \
+                 `eddy cluster heal {node}` reconnects it"
+            );
+            Ok(())
+        }
+        ClusterCommand::Heal(args) => {
+            let node = args.node;
+            node_command(ControlCommand::Heal, args)?;
+            println!("node {node} is healed: connected to the others, replication not throttled");
+            Ok(())
+        }
         ClusterCommand::Down(args) => {
             let data = args.resolve()?;
             ControlClient::open(&data)?.send(ControlCommand::Down, None)?;
@@ -170,9 +264,43 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let eddy_binary =
         std::env::current_exe().context("finding the eddy binary to run nodes with")?;
     let mut spec = ClusterSpec::new(&data, eddy_binary);
-    spec.nodes = args.nodes;
-    spec.base_port = args.base_port;
+    spec.set_node_count(args.nodes.unwrap_or(ClusterSpec::DEFAULT_NODES));
+    spec.base_port = args.base_port.unwrap_or(ClusterSpec::DEFAULT_BASE_PORT);
     spec.log_filter = args.log;
+    if let Ok(control) = ControlClient::open(&data)
+        && control.send(ControlCommand::Status, None).is_ok()
+    {
+        return Err(eddy_cluster::ClusterError::DataDirInUse {
+            data_dir: data,
+            supervisor_pid: Some(control.state().supervisor_pid),
+        }
+        .into());
+    }
+    if let Some((_, Ok(file))) = ClusterFile::read(&data)? {
+        let path = ClusterFile::path(&data);
+        if let Some(base_port) = args.base_port
+            && base_port != file.base_port
+        {
+            anyhow::bail!(
+                "{} says base_port = {}; to move the cluster to other ports, edit it (the \
+                 cluster keeps its data) or leave out --base-port",
+                path.display(),
+                file.base_port
+            );
+        }
+        match args.nodes {
+            Some(nodes) if nodes < file.nodes => anyhow::bail!(
+                "the cluster in {} has {} nodes ({} says nodes = {}); --nodes can only add \
+                 nodes. To remove one, run `eddy cluster remove N` while the cluster runs",
+                data.display(),
+                file.nodes,
+                path.display(),
+                file.nodes
+            ),
+            Some(nodes) if nodes > file.nodes => ClusterFile::set_nodes(&data, nodes)?,
+            _ => {}
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -194,7 +322,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         println!(
             "eddy cluster ready: bootstrap servers {} ({} nodes, data in {})",
             spec.bootstrap_servers(),
-            spec.nodes,
+            spec.node_count(),
             data.display()
         );
         for node in supervisor.nodes() {
@@ -225,6 +353,77 @@ fn node_command(command: ControlCommand, args: NodeArgs) -> anyhow::Result<()> {
         .find(|node| node.id == args.node)
         .with_context(|| format!("the supervisor's reply has no node {}", args.node))?;
     println!("node {}: {}{}", node.id, node.state, pid_suffix(node));
+    Ok(())
+}
+
+/// How long `add` may take: the supervisor waits up to a minute for the node.
+const ADD_COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long `remove` may go without a progress line.
+const REMOVE_COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn add(args: DataArgs) -> anyhow::Result<()> {
+    let data = args.resolve()?;
+    let reply = ControlClient::open(&data)?.send_with_progress(
+        ControlCommand::Add,
+        None,
+        None,
+        ADD_COMMAND_TIMEOUT,
+        &mut |_| {},
+    )?;
+    let id = reply
+        .node
+        .context("the supervisor did not say which node it added")?;
+    let node = reply
+        .nodes
+        .iter()
+        .find(|node| node.id == id)
+        .with_context(|| format!("the supervisor's reply has no node {id}"))?;
+    println!(
+        "node {id} added: 127.0.0.1:{} (controller 127.0.0.1:{}), {}{}, log {}",
+        node.port,
+        node.controller_port,
+        node.state,
+        pid_suffix(node),
+        node.log_path.display()
+    );
+    println!("bootstrap servers: {}", reply.bootstrap_servers);
+    Ok(())
+}
+
+fn remove(args: NodeArgs) -> anyhow::Result<()> {
+    let data = args.data.resolve()?;
+    let reply = ControlClient::open(&data)?.send_with_progress(
+        ControlCommand::Remove,
+        Some(args.node),
+        None,
+        REMOVE_COMMAND_TIMEOUT,
+        &mut |line| println!("{line}"),
+    )?;
+    let remaining: Vec<String> = reply.nodes.iter().map(|node| node.id.to_string()).collect();
+    println!(
+        "node {} removed; the cluster has nodes {}",
+        args.node,
+        remaining.join(", ")
+    );
+    Ok(())
+}
+
+fn slow(args: SlowArgs) -> anyhow::Result<()> {
+    let data = args.data.resolve()?;
+    ControlClient::open(&data)?.send_with_progress(
+        ControlCommand::Slow,
+        Some(args.node),
+        Some(args.rate),
+        ControlClient::COMMAND_TIMEOUT,
+        &mut |_| {},
+    )?;
+    println!(
+        "node {node}: replication throttled to {rate} B/s (follower.replication.throttled.rate \
+         and leader.replication.throttled.rate); under load it falls behind and leaves the ISR \
+         after replica.lag.time.max.ms. `eddy cluster heal {node}` lifts the throttle",
+        node = args.node,
+        rate = args.rate
+    );
     Ok(())
 }
 
@@ -414,6 +613,8 @@ fn print_status_json(
         "data_dir": data,
         "supervisor_pid": supervisor_pid,
         "bootstrap_servers": reply.bootstrap_servers,
+        "config_file": ClusterFile::path(data),
+        "config_error": reply.config_error,
         "nodes": nodes,
         "controller": {
             "ids_reported": view.controllers(),
@@ -442,7 +643,12 @@ fn print_status_text(data: &Path, supervisor_pid: u32, reply: &ControlReply, vie
         data.display(),
         reply.bootstrap_servers
     );
-    println!("node  pid      state                  port    controller  leaders  kafka");
+    if let Some(error) = &reply.config_error {
+        println!("{error}");
+    }
+    println!(
+        "node  pid      state                  port    controller  leaders  faults          kafka"
+    );
     for node in &reply.nodes {
         let kafka = match view.metadata.iter().find(|(id, _)| *id == node.id) {
             Some((_, Ok(metadata))) => {
@@ -451,8 +657,20 @@ fn print_status_text(data: &Path, supervisor_pid: u32, reply: &ControlReply, vie
             Some((_, Err(error))) => format!("no answer: {error}"),
             None => "-".to_string(),
         };
+        let mut faults = Vec::new();
+        if node.isolated {
+            faults.push("isolated".to_string());
+        }
+        if let Some(rate) = node.throttle_rate {
+            faults.push(format!("slow {rate}B/s"));
+        }
+        let faults = if faults.is_empty() {
+            "-".to_string()
+        } else {
+            faults.join(",")
+        };
         println!(
-            "{:<5} {:<8} {:<22} {:<7} {:<11} {:<8} {}",
+            "{:<5} {:<8} {:<22} {:<7} {:<11} {:<8} {:<15} {}",
             node.id,
             node.pid
                 .map(|pid| pid.to_string())
@@ -463,6 +681,7 @@ fn print_status_text(data: &Path, supervisor_pid: u32, reply: &ControlReply, vie
             view.leader_count(node.id)
                 .map(|count| count.to_string())
                 .unwrap_or_else(|| "-".into()),
+            faults,
             kafka
         );
     }

@@ -35,7 +35,7 @@ enum Command {
     /// Run one node in the foreground (Ctrl-C or SIGTERM stops it cleanly).
     Broker(BrokerArgs),
     /// The local cluster: up, status, kill, stop, start, pause, resume,
-    /// restart, down.
+    /// restart, add, remove, slow, isolate, heal, down.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
     /// The console in a browser: start the local cluster (or watch a remote

@@ -116,7 +116,7 @@ async fn serve(args: ServeArgs, ui: PathBuf) -> anyhow::Result<()> {
             let eddy_binary =
                 std::env::current_exe().context("finding the eddy binary to run nodes with")?;
             let mut spec = ClusterSpec::new(&data, eddy_binary);
-            spec.nodes = args.nodes;
+            spec.set_node_count(args.nodes);
             spec.base_port = args.base_port;
             Console::local("local cluster", spec, options)
                 .await

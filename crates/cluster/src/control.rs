@@ -7,6 +7,11 @@
 //! ← {"ok": true, "error": null, "bootstrap_servers": "...", "nodes": [...]}
 //! ```
 //!
+//! `slow` carries `"rate"` (bytes per second). `remove` answers with
+//! progress lines (`{"progress": "moving 12 replicas off node 3: 5 left"}`)
+//! before its reply, and other commands are served while its replicas move.
+//! Replies carry `config_error`, the last rejected edit of `DATA/eddy.toml`.
+//!
 //! [`serve`] owns the supervisor while it runs: connection tasks only parse
 //! and check the token, then hand the command to the one loop that applies
 //! commands in order.
@@ -51,11 +56,24 @@ pub enum ControlCommand {
     Restart,
     Start,
     Down,
+    /// Start a new node (the next id).
+    Add,
+    /// Move every replica off a node, then stop, unregister and forget it.
+    Remove,
+    /// Throttle a node's replication (`rate` bytes per second).
+    Slow,
+    /// Cut a node off from the others.
+    Isolate,
+    /// Undo `isolate` and `slow`.
+    Heal,
 }
 
 impl ControlCommand {
     pub fn needs_node(self) -> bool {
-        !matches!(self, ControlCommand::Status | ControlCommand::Down)
+        !matches!(
+            self,
+            ControlCommand::Status | ControlCommand::Down | ControlCommand::Add
+        )
     }
 }
 
@@ -65,6 +83,9 @@ pub struct ControlRequest {
     pub command: ControlCommand,
     #[serde(default)]
     pub node: Option<u16>,
+    /// For `slow`: bytes per second.
+    #[serde(default)]
+    pub rate: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +97,18 @@ pub struct ControlReply {
     pub bootstrap_servers: String,
     #[serde(default)]
     pub nodes: Vec<NodeStatus>,
+    /// The node the command acted on (for `add`, the new node's id).
+    #[serde(default)]
+    pub node: Option<u16>,
+    /// The last rejected edit of `DATA/eddy.toml`, if any.
+    #[serde(default)]
+    pub config_error: Option<String>,
+}
+
+/// A line sent before the reply while a long command (`remove`) runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlProgress {
+    pub progress: String,
 }
 
 /// Why [`serve`] returned.
@@ -128,6 +161,11 @@ struct Incoming {
 /// Serves control commands against `supervisor` until a `down` command or
 /// until `shutdown` completes; either way the cluster is brought down
 /// (SIGINT, then SIGKILL after [`DEFAULT_DOWN_TIMEOUT`]) before returning.
+///
+/// It also applies `DATA/eddy.toml` once at the start and again whenever
+/// the file changes, printing what changed or why an edit was ignored to
+/// stderr. While `remove` moves replicas off a node, other commands are
+/// served.
 pub async fn serve(
     supervisor: &mut Supervisor,
     server: ControlServer,
@@ -139,6 +177,18 @@ pub async fn serve(
     let (commands, mut incoming) = mpsc::channel::<Incoming>(QUEUE_LENGTH);
     let acceptor = tokio::spawn(accept(listener, Arc::new(token), commands));
     let mut reap = tokio::time::interval(REAP_INTERVAL);
+    let mut config_changes = match crate::config::watch_config(&supervisor.config_path()) {
+        Ok(changes) => Some(changes),
+        Err(error) => {
+            eprintln!(
+                "cannot watch {} ({error}); edits apply at the next start",
+                supervisor.config_path().display()
+            );
+            None
+        }
+    };
+    reload_config(supervisor).await;
+    let mut removal: Option<Removal> = None;
     tokio::pin!(shutdown);
     let end = loop {
         tokio::select! {
@@ -146,13 +196,45 @@ pub async fn serve(
                 supervisor.down(DEFAULT_DOWN_TIMEOUT).await;
                 break ServeEnd::Shutdown;
             }
-            Some(Incoming { request, mut stream }) = incoming.recv() => {
+            Some(Incoming { request, stream }) = incoming.recv() => {
                 let down = request.command == ControlCommand::Down;
-                let reply = apply(supervisor, &request).await;
-                write_reply(&mut stream, &reply).await;
-                if down && reply.ok {
+                let (replies, written) = ReplyWriter::start(stream);
+                if request.command == ControlCommand::Remove {
+                    match start_removal(supervisor, &request, &removal, replies.clone()) {
+                        Ok(started) => removal = Some(started),
+                        Err(error) => replies.finish(reply(supervisor, Err(error), request.node)),
+                    }
+                    continue;
+                }
+                let outcome = apply(supervisor, &request).await;
+                let ok = outcome.is_ok();
+                replies.finish(reply(supervisor, outcome, request.node));
+                if down && ok {
+                    // The answer goes out before the runtime ends.
+                    let _ = written.await;
                     break ServeEnd::DownCommand;
                 }
+            }
+            outcome = async { (&mut removal.as_mut().expect("guarded").drain).await }, if removal.is_some() => {
+                let Removal { node, replies, .. } = removal.take().expect("guarded");
+                let outcome = match outcome {
+                    Ok(()) => {
+                        let mut progress = replies.progress();
+                        supervisor
+                            .finish_removal(node, &mut progress)
+                            .await
+                            .map(|()| Some(node))
+                            .map_err(|error| error.to_string())
+                    }
+                    Err(error) => Err(error.to_string()),
+                };
+                if let Err(error) = &outcome {
+                    eprintln!("removing node {node}: {error}");
+                }
+                replies.finish(reply(supervisor, outcome, Some(node)));
+            }
+            Some(()) = async { config_changes.as_mut()?.recv().await }, if config_changes.is_some() => {
+                reload_config(supervisor).await;
             }
             _ = reap.tick() => {
                 if supervisor.reap()
@@ -167,34 +249,158 @@ pub async fn serve(
     Ok(end)
 }
 
-async fn apply(supervisor: &mut Supervisor, request: &ControlRequest) -> ControlReply {
-    let outcome = match (request.command, request.node) {
-        (ControlCommand::Status, _) => Ok(()),
-        (ControlCommand::Down, _) => {
-            supervisor.down(DEFAULT_DOWN_TIMEOUT).await;
-            Ok(())
+/// Applies `DATA/eddy.toml`, saying on stderr what changed or why nothing did.
+async fn reload_config(supervisor: &mut Supervisor) {
+    match supervisor.reload_config().await {
+        Ok(reload) if reload.is_empty() => {}
+        Ok(reload) => {
+            let mut changes = Vec::new();
+            for node in &reload.started {
+                changes.push(format!("started node {node}"));
+            }
+            for (key, value) in &reload.defaults_set {
+                changes.push(format!("set {key}={value}"));
+            }
+            for key in &reload.defaults_deleted {
+                changes.push(format!("removed {key}"));
+            }
+            eprintln!("{}: {}", crate::config::CONFIG_FILE, changes.join(", "));
         }
-        (command, None) => Err(format!("{command:?} needs a node").to_lowercase()),
-        (ControlCommand::Kill, Some(node)) => supervisor.kill(node).map_err(|e| e.to_string()),
-        (ControlCommand::Pause, Some(node)) => supervisor.pause(node).map_err(|e| e.to_string()),
-        (ControlCommand::Resume, Some(node)) => supervisor.resume(node).map_err(|e| e.to_string()),
-        (ControlCommand::Start, Some(node)) => {
-            supervisor.start_node(node).map_err(|e| e.to_string())
+        Err(error) => eprintln!("{error}"),
+    }
+}
+
+/// A `remove` whose replicas are moving.
+struct Removal {
+    node: u16,
+    drain: std::pin::Pin<Box<dyn Future<Output = Result<(), ClusterError>> + Send>>,
+    replies: ReplyWriter,
+}
+
+fn start_removal(
+    supervisor: &mut Supervisor,
+    request: &ControlRequest,
+    current: &Option<Removal>,
+    replies: ReplyWriter,
+) -> Result<Removal, String> {
+    let node = request.node.ok_or("remove needs a node")?;
+    if let Some(current) = current {
+        return Err(format!(
+            "node {} is being removed; wait until that finishes",
+            current.node
+        ));
+    }
+    let drain = supervisor
+        .prepare_removal(node)
+        .map_err(|error| error.to_string())?;
+    let mut progress = replies.progress();
+    Ok(Removal {
+        node,
+        drain: Box::pin(async move { drain.run(&mut progress).await }),
+        replies,
+    })
+}
+
+/// Writes progress lines and then the reply to one control connection,
+/// in order, without holding up the supervisor loop.
+#[derive(Clone)]
+struct ReplyWriter {
+    lines: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+impl ReplyWriter {
+    /// The task ends once every line is written and every copy of the
+    /// writer is gone.
+    fn start(mut stream: TcpStream) -> (ReplyWriter, tokio::task::JoinHandle<()>) {
+        let (lines, mut pending) = mpsc::unbounded_channel::<Vec<u8>>();
+        let written = tokio::spawn(async move {
+            while let Some(line) = pending.recv().await {
+                if tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&line))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.flush()).await;
+        });
+        (ReplyWriter { lines }, written)
+    }
+
+    fn progress(&self) -> impl FnMut(String) + Send + 'static {
+        let lines = self.lines.clone();
+        move |message: String| {
+            tracing::info!("{message}");
+            if let Ok(mut line) = serde_json::to_vec(&ControlProgress { progress: message }) {
+                line.push(b'\n');
+                let _ = lines.send(line);
+            }
         }
-        (ControlCommand::Stop, Some(node)) => supervisor
-            .stop(node, DEFAULT_STOP_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string()),
-        (ControlCommand::Restart, Some(node)) => supervisor
-            .restart(node, DEFAULT_STOP_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string()),
+    }
+
+    fn finish(self, reply: ControlReply) {
+        if let Ok(mut line) = serde_json::to_vec(&reply) {
+            line.push(b'\n');
+            let _ = self.lines.send(line);
+        }
+    }
+}
+
+fn reply(
+    supervisor: &mut Supervisor,
+    outcome: Result<Option<u16>, String>,
+    node: Option<u16>,
+) -> ControlReply {
+    let (ok, error, node) = match outcome {
+        Ok(acted_on) => (true, None, acted_on.or(node)),
+        Err(error) => (false, Some(error), node),
     };
     ControlReply {
-        ok: outcome.is_ok(),
-        error: outcome.err(),
+        ok,
+        error,
         bootstrap_servers: supervisor.spec().bootstrap_servers(),
         nodes: supervisor.nodes(),
+        node,
+        config_error: supervisor.config_error(),
+    }
+}
+
+/// Applies one command (other than `remove`); `Ok` carries the node it
+/// acted on when that is news (`add`).
+async fn apply(
+    supervisor: &mut Supervisor,
+    request: &ControlRequest,
+) -> Result<Option<u16>, String> {
+    let done = |result: Result<(), ClusterError>| result.map(|()| None).map_err(|e| e.to_string());
+    match (request.command, request.node) {
+        (ControlCommand::Status, _) => Ok(None),
+        (ControlCommand::Down, _) => {
+            supervisor.down(DEFAULT_DOWN_TIMEOUT).await;
+            Ok(None)
+        }
+        (ControlCommand::Add, _) => supervisor
+            .add_node()
+            .await
+            .map(Some)
+            .map_err(|error| error.to_string()),
+        (command, None) => Err(format!("{command:?} needs a node").to_lowercase()),
+        (ControlCommand::Kill, Some(node)) => done(supervisor.kill(node)),
+        (ControlCommand::Pause, Some(node)) => done(supervisor.pause(node)),
+        (ControlCommand::Resume, Some(node)) => done(supervisor.resume(node)),
+        (ControlCommand::Start, Some(node)) => done(supervisor.start_node(node)),
+        (ControlCommand::Stop, Some(node)) => {
+            done(supervisor.stop(node, DEFAULT_STOP_TIMEOUT).await)
+        }
+        (ControlCommand::Restart, Some(node)) => {
+            done(supervisor.restart(node, DEFAULT_STOP_TIMEOUT).await)
+        }
+        (ControlCommand::Isolate, Some(node)) => done(supervisor.isolate(node)),
+        (ControlCommand::Heal, Some(node)) => done(supervisor.heal(node).await),
+        (ControlCommand::Slow, Some(node)) => match request.rate {
+            Some(rate) if rate > 0 => done(supervisor.slow(node, rate).await),
+            _ => Err("slow needs a rate in bytes per second".to_string()),
+        },
+        (ControlCommand::Remove, Some(_)) => Err("remove is served on its own".to_string()),
     }
 }
 
@@ -221,6 +427,8 @@ async fn accept(listener: TcpListener, token: Arc<String>, commands: mpsc::Sende
                         error: Some(error),
                         bootstrap_servers: String::new(),
                         nodes: Vec::new(),
+                        node: None,
+                        config_error: None,
                     };
                     write_reply(&mut stream, &reply).await;
                 }
@@ -336,6 +544,20 @@ impl ControlClient {
         command: ControlCommand,
         node: Option<u16>,
     ) -> Result<ControlReply, ClusterError> {
+        self.send_with_progress(command, node, None, Self::COMMAND_TIMEOUT, &mut |_| {})
+    }
+
+    /// Sends one command with its rate (for `slow`), hands each progress
+    /// line to `progress` as it comes, and returns the reply. `timeout`
+    /// bounds the wait for each line.
+    pub fn send_with_progress(
+        &self,
+        command: ControlCommand,
+        node: Option<u16>,
+        rate: Option<u64>,
+        timeout: Duration,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<ControlReply, ClusterError> {
         let address = SocketAddr::from(([127, 0, 0, 1], self.state.control_port));
         let mut stream =
             StdTcpStream::connect_timeout(&address, Duration::from_secs(2)).map_err(|_| {
@@ -345,36 +567,44 @@ impl ControlClient {
             })?;
         let control_error = |error: std::io::Error| ClusterError::Control(error.to_string());
         stream
-            .set_read_timeout(Some(Self::COMMAND_TIMEOUT))
+            .set_read_timeout(Some(timeout))
             .map_err(control_error)?;
         let request = ControlRequest {
             token: self.state.token.clone(),
             command,
             node,
+            rate,
         };
         let mut line = serde_json::to_vec(&request)
             .map_err(|error| ClusterError::Control(error.to_string()))?;
         line.push(b'\n');
         stream.write_all(&line).map_err(control_error)?;
-        let mut reply = String::new();
-        BufReader::new(stream)
-            .take(1024 * 1024)
-            .read_line(&mut reply)
-            .map_err(control_error)?;
-        if reply.is_empty() {
-            return Err(ClusterError::Control(
-                "the supervisor closed the connection without answering".to_string(),
-            ));
-        }
-        let reply: ControlReply = serde_json::from_str(reply.trim())
-            .map_err(|error| ClusterError::Control(format!("malformed reply: {error}")))?;
-        match (&reply.ok, &reply.error) {
-            (true, _) => Ok(reply),
-            (false, error) => Err(ClusterError::Refused(
-                error
-                    .clone()
-                    .unwrap_or_else(|| "no reason given".to_string()),
-            )),
+        let mut reader = BufReader::new(stream);
+        loop {
+            let mut line = String::new();
+            (&mut reader)
+                .take(1024 * 1024)
+                .read_line(&mut line)
+                .map_err(control_error)?;
+            if line.is_empty() {
+                return Err(ClusterError::Control(
+                    "the supervisor closed the connection without answering".to_string(),
+                ));
+            }
+            if let Ok(update) = serde_json::from_str::<ControlProgress>(line.trim()) {
+                progress(&update.progress);
+                continue;
+            }
+            let reply: ControlReply = serde_json::from_str(line.trim())
+                .map_err(|error| ClusterError::Control(format!("malformed reply: {error}")))?;
+            return match (&reply.ok, &reply.error) {
+                (true, _) => Ok(reply),
+                (false, error) => Err(ClusterError::Refused(
+                    error
+                        .clone()
+                        .unwrap_or_else(|| "no reason given".to_string()),
+                )),
+            };
         }
     }
 }

@@ -20,8 +20,15 @@ pub enum ClusterError {
         node: u16,
         listener: &'static str,
     },
-    #[error("no node {node} (the cluster has nodes 1 to {nodes})")]
-    NoSuchNode { node: u16, nodes: u16 },
+    #[error("no node {node} (the cluster has nodes {})", nodes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    NoSuchNode { node: u16, nodes: Vec<u16> },
+    #[error("{0}")]
+    Operation(String),
+    /// A rejected edit of `DATA/eddy.toml`.
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Client(#[from] eddy_client::ClientError),
     #[error("node {node} is not running")]
     NodeNotRunning { node: u16 },
     #[error("node {node} exited ({exit}) before it was ready; the end of {}:\n{log_tail}", log_path.display())]

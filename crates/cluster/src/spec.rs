@@ -1,6 +1,7 @@
 //! What a local cluster is: how many nodes, where, on which ports, and the
 //! exact `eddy broker` command line each node runs.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -13,9 +14,16 @@ pub const CONTROLLER_PORT_OFFSET: u16 = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSpec {
-    /// Holds `cluster.json`, the supervisor lock and `node-N/` per node.
+    /// Holds `cluster.json`, `eddy.toml`, `nodes.json`, the supervisor lock
+    /// and `node-N/` per node.
     pub data_dir: PathBuf,
-    pub nodes: u16,
+    /// The nodes' ids. Not necessarily 1 to N: a removed node leaves a gap,
+    /// and added nodes take the next id.
+    pub nodes: BTreeSet<u16>,
+    /// The metadata quorum's initial voters: the first [`MAX_VOTERS`] ids of
+    /// the cluster as first started. Every node, including ones added
+    /// later (which join as learners), is given this same list.
+    pub voters: Vec<u16>,
     /// Node N's client port is `base_port + N - 1`; its controller port is
     /// `base_port + 100 + N - 1`.
     pub base_port: u16,
@@ -33,19 +41,52 @@ impl ClusterSpec {
 
     /// The default cluster (3 nodes from port 19092) in `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>, eddy_binary: impl Into<PathBuf>) -> ClusterSpec {
-        ClusterSpec {
+        let mut spec = ClusterSpec {
             data_dir: data_dir.into(),
-            nodes: Self::DEFAULT_NODES,
+            nodes: BTreeSet::new(),
+            voters: Vec::new(),
             base_port: Self::DEFAULT_BASE_PORT,
             eddy_binary: eddy_binary.into(),
             log_filter: "info".to_string(),
             settings: Vec::new(),
-        }
+        };
+        spec.set_node_count(Self::DEFAULT_NODES);
+        spec
     }
 
-    /// Node ids, 1 to `nodes`.
+    /// A fresh cluster of `count` nodes: ids 1 to `count`, the first five
+    /// voting.
+    pub fn set_node_count(&mut self, count: u16) {
+        self.nodes = (1..=count).collect();
+        self.voters = self
+            .nodes
+            .iter()
+            .copied()
+            .take(usize::from(MAX_VOTERS))
+            .collect();
+    }
+
+    /// How many nodes the cluster has.
+    pub fn node_count(&self) -> u16 {
+        u16::try_from(self.nodes.len()).unwrap_or(u16::MAX)
+    }
+
+    /// Node ids, in order.
     pub fn node_ids(&self) -> impl Iterator<Item = u16> + use<> {
-        1..=self.nodes
+        self.nodes.clone().into_iter()
+    }
+
+    /// The id a node added now gets: one past the highest id in use or in
+    /// the voter list (a removed voter's id is never given to a new node,
+    /// which would otherwise start as a voter with an empty log).
+    pub fn next_node_id(&self) -> u16 {
+        self.nodes
+            .iter()
+            .chain(self.voters.iter())
+            .copied()
+            .max()
+            .unwrap_or(0)
+            + 1
     }
 
     pub fn port(&self, node: u16) -> u16 {
@@ -78,37 +119,52 @@ impl ClusterSpec {
     }
 
     pub fn replication_factor(&self) -> u16 {
-        self.nodes.clamp(1, MAX_DEFAULT_REPLICATION_FACTOR)
+        self.node_count().clamp(1, MAX_DEFAULT_REPLICATION_FACTOR)
     }
 
-    /// `1@127.0.0.1:19192,2@...`: the first `MAX_VOTERS` nodes' controller
-    /// addresses.
+    /// `1@127.0.0.1:19192,2@...`: the voters' controller addresses.
     pub fn voters(&self) -> String {
-        self.node_ids()
-            .take(usize::from(MAX_VOTERS))
-            .map(|node| format!("{node}@127.0.0.1:{}", self.controller_port(node)))
+        self.voters
+            .iter()
+            .map(|&node| format!("{node}@127.0.0.1:{}", self.controller_port(node)))
             .collect::<Vec<_>>()
             .join(",")
     }
 
-    /// Checks what would otherwise fail later and less clearly.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.nodes == 0 {
-            return Err("a cluster needs at least one node".to_string());
+    /// Checks that `node` fits the port ranges.
+    pub fn validate_node(&self, node: u16) -> Result<(), String> {
+        if node == 0 {
+            return Err("node ids start at 1".to_string());
+        }
+        if node > CONTROLLER_PORT_OFFSET {
+            return Err(format!(
+                "node ids go up to {CONTROLLER_PORT_OFFSET} (client and controller ports would overlap)"
+            ));
         }
         let highest =
-            u32::from(self.base_port) + u32::from(CONTROLLER_PORT_OFFSET) + u32::from(self.nodes)
-                - 1;
+            u32::from(self.base_port) + u32::from(CONTROLLER_PORT_OFFSET) + u32::from(node) - 1;
         if self.base_port == 0 || highest > u32::from(u16::MAX) {
             return Err(format!(
-                "base port {} with {} nodes needs ports up to {highest}, past 65535",
-                self.base_port, self.nodes
+                "base port {} with node {node} needs ports up to {highest}, past 65535",
+                self.base_port
             ));
         }
-        if self.nodes > CONTROLLER_PORT_OFFSET {
+        Ok(())
+    }
+
+    /// Checks what would otherwise fail later and less clearly.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes.is_empty() {
+            return Err("a cluster needs at least one node".to_string());
+        }
+        if self.voters.is_empty() || self.voters.len() > usize::from(MAX_VOTERS) {
             return Err(format!(
-                "at most {CONTROLLER_PORT_OFFSET} nodes (client and controller ports would overlap)"
+                "the metadata quorum needs 1 to {MAX_VOTERS} voters, not {}",
+                self.voters.len()
             ));
+        }
+        for &node in self.nodes.iter().chain(self.voters.iter()) {
+            self.validate_node(node)?;
         }
         Ok(())
     }
@@ -190,10 +246,10 @@ mod tests {
     #[test]
     fn only_the_first_five_nodes_vote_and_replication_caps_at_three() {
         let mut spec = ClusterSpec::new("/data", "/bin/eddy");
-        spec.nodes = 7;
+        spec.set_node_count(7);
         assert_eq!(spec.voters().split(',').count(), 5);
         assert_eq!(spec.replication_factor(), 3);
-        spec.nodes = 2;
+        spec.set_node_count(2);
         assert_eq!(spec.replication_factor(), 2);
     }
 
@@ -202,8 +258,28 @@ mod tests {
         let mut spec = ClusterSpec::new("/data", "/bin/eddy");
         spec.base_port = 65_500;
         assert!(spec.validate().is_err());
-        spec.nodes = 0;
+        spec.set_node_count(0);
         spec.base_port = 19092;
         assert!(spec.validate().is_err());
+    }
+
+    #[test]
+    fn added_nodes_take_the_next_id_and_keep_the_voters() {
+        let mut spec = ClusterSpec::new("/data", "/bin/eddy");
+        assert_eq!(spec.next_node_id(), 4);
+        spec.nodes.insert(4);
+        spec.nodes.remove(&2);
+        assert_eq!(spec.next_node_id(), 5);
+        assert_eq!(
+            spec.voters(),
+            "1@127.0.0.1:19192,2@127.0.0.1:19193,3@127.0.0.1:19194"
+        );
+        assert_eq!(
+            spec.bootstrap_servers(),
+            "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19095"
+        );
+        spec.nodes.remove(&4);
+        spec.nodes.remove(&3);
+        assert_eq!(spec.next_node_id(), 4, "a removed voter's id is not reused");
     }
 }

@@ -5,17 +5,19 @@
 //! current. Quick operations are plain methods; those that wait for
 //! processes to exit or for nodes to answer are `async`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use eddy_client::Client;
+use eddy_client::{Client, PartitionReassignment};
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ClusterFile, FileError, Membership, write_atomically};
 use crate::error::ClusterError;
+use crate::ops;
 use crate::process::{self, ExitInfo, Signal};
 use crate::spawner::Spawner;
 use crate::spec::ClusterSpec;
@@ -34,6 +36,16 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 const MEMBERSHIP_GRACE: Duration = Duration::from_secs(3);
 /// Lines of a node's log quoted when it fails to start.
 const LOG_TAIL_LINES: usize = 30;
+/// A node's fault-injection file, in its data directory.
+pub const FAULT_FILE: &str = "faults.json";
+/// How long an added node gets to start and join.
+pub const ADD_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `remove_node` waits for the replicas to move off the node.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+/// How often a drain checks progress.
+const DRAIN_POLL: Duration = Duration::from_millis(250);
+/// How long one Kafka request of an operation may take.
+const OPERATION_NODE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One node as the supervisor sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +60,12 @@ pub struct NodeStatus {
     pub controller_port: u16,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
+    /// Cut off from the other nodes (`eddy cluster isolate`).
+    #[serde(default)]
+    pub isolated: bool,
+    /// The replication throttle `eddy cluster slow` set, in bytes per second.
+    #[serde(default)]
+    pub throttle_rate: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,9 +101,23 @@ struct NodeProcess {
     /// The state once there is no child.
     ended: NodeState,
     last_exit: Option<ExitInfo>,
+    /// Whether its fault file says it is cut off.
+    isolated: bool,
 }
 
 impl NodeProcess {
+    fn new(id: u16) -> NodeProcess {
+        NodeProcess {
+            id,
+            child: None,
+            paused: false,
+            stopping: false,
+            ended: NodeState::Stopped,
+            last_exit: None,
+            isolated: false,
+        }
+    }
+
     fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -159,10 +191,190 @@ impl NodeProcess {
     }
 }
 
+/// What [`Supervisor::reload_config`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ConfigReload {
+    /// Nodes started because `nodes` was raised.
+    pub started: Vec<u16>,
+    /// Cluster-wide broker configs set.
+    pub defaults_set: BTreeMap<String, String>,
+    /// Cluster-wide broker configs removed.
+    pub defaults_deleted: Vec<String>,
+}
+
+impl ConfigReload {
+    pub fn is_empty(&self) -> bool {
+        self.started.is_empty() && self.defaults_set.is_empty() && self.defaults_deleted.is_empty()
+    }
+}
+
+/// Moving every replica off one node, without holding the supervisor (see
+/// [`Supervisor::prepare_removal`]).
+#[derive(Debug, Clone)]
+pub struct Drain {
+    node: i32,
+    bootstrap: Vec<String>,
+    /// The nodes that may take replicas.
+    live: BTreeSet<i32>,
+}
+
+impl Drain {
+    pub fn node(&self) -> u16 {
+        self.node as u16
+    }
+
+    /// Reassigns every partition with a replica on the node (each to the
+    /// least loaded live node without one) and waits until the node holds
+    /// none, reporting "moving 12 replicas off node 3: 5 left". Partitions
+    /// created meanwhile are moved too. Nothing moves when some partition
+    /// has nowhere to go.
+    pub async fn run(self, progress: &mut (dyn FnMut(String) + Send)) -> Result<(), ClusterError> {
+        let node = self.node;
+        let mut client =
+            Client::new(self.bootstrap.clone()).with_node_timeout(OPERATION_NODE_TIMEOUT);
+        let metadata = client.metadata().await?;
+        let registered: BTreeSet<i32> = metadata.brokers.iter().map(|broker| broker.id).collect();
+        let live: BTreeSet<i32> = self.live.intersection(&registered).copied().collect();
+        let plan = ops::plan_drain(&metadata, node, &live).map_err(ClusterError::Operation)?;
+        let mut total = plan.len();
+        if total == 0 {
+            progress(format!("node {node} holds no replicas"));
+        } else {
+            progress(format!("moving {} off node {node}", replicas(total)));
+        }
+        submit(&mut client, &plan).await?;
+        let mut submitted: BTreeMap<(String, i32), u32> = plan
+            .iter()
+            .map(|change| ((change.topic.clone(), change.partition), 0))
+            .collect();
+        let started = Instant::now();
+        let mut last_left = None;
+        loop {
+            let (metadata, ongoing) = match (
+                client.metadata().await,
+                client.list_partition_reassignments().await,
+            ) {
+                (Ok(metadata), Ok(ongoing)) => (metadata, ongoing),
+                (Err(error), _) | (_, Err(error)) => {
+                    if started.elapsed() >= DRAIN_TIMEOUT {
+                        return Err(error.into());
+                    }
+                    tracing::debug!(%error, "reading the drain's progress; trying again");
+                    tokio::time::sleep(DRAIN_POLL).await;
+                    continue;
+                }
+            };
+            let in_flight: BTreeSet<(String, i32)> = ongoing
+                .iter()
+                .filter(|moving| moving.replicas.contains(&node) || moving.removing.contains(&node))
+                .map(|moving| (moving.topic.clone(), moving.partition))
+                .collect();
+            let on_node: BTreeSet<(String, i32)> = ops::partitions_on(&metadata, node)
+                .into_iter()
+                .flat_map(|(topic, partitions)| {
+                    partitions
+                        .into_iter()
+                        .map(move |partition| (topic.clone(), partition))
+                })
+                .collect();
+            let left: BTreeSet<(String, i32)> = on_node.union(&in_flight).cloned().collect();
+            if left.is_empty() {
+                if total > 0 {
+                    progress(format!("moved {} off node {node}", replicas(total)));
+                }
+                return Ok(());
+            }
+            // Partitions created since, or whose move was cancelled: move them (again).
+            let mut again = BTreeSet::new();
+            let mut fresh = 0;
+            for key in on_node.difference(&in_flight) {
+                let idle = submitted.entry(key.clone()).or_insert_with(|| {
+                    fresh += 1;
+                    u32::MAX
+                });
+                *idle = idle.saturating_add(1);
+                if *idle > 8 {
+                    again.insert(key.clone());
+                    *idle = 0;
+                }
+            }
+            if !again.is_empty() {
+                let plan = ops::plan_drain_of(&metadata, node, &live, Some(&again))
+                    .map_err(ClusterError::Operation)?;
+                total += fresh;
+                // A move that finished a moment ago may be refused: the
+                // next round sees where the replicas are.
+                if let Err(error) = submit(&mut client, &plan).await {
+                    tracing::warn!(%error, "moving replicas again");
+                }
+            }
+            if last_left != Some(left.len()) {
+                last_left = Some(left.len());
+                progress(format!(
+                    "moving {} off node {node}: {} left",
+                    replicas(total),
+                    left.len()
+                ));
+            }
+            if started.elapsed() >= DRAIN_TIMEOUT {
+                let names: Vec<String> = left
+                    .iter()
+                    .map(|(topic, partition)| format!("{topic}-{partition}"))
+                    .collect();
+                return Err(ClusterError::Operation(format!(
+                    "node {node} still holds replicas of {} after {DRAIN_TIMEOUT:?}; the moves go on                      in the background: run `eddy cluster remove {node}` again to finish",
+                    names.join(", ")
+                )));
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
+    }
+}
+
+/// "1 replica", "12 replicas".
+fn replicas(count: usize) -> String {
+    if count == 1 {
+        "1 replica".to_string()
+    } else {
+        format!("{count} replicas")
+    }
+}
+
+/// Sends reassignments; any refused partition fails the whole call.
+async fn submit(client: &mut Client, plan: &[PartitionReassignment]) -> Result<(), ClusterError> {
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let outcomes = client.alter_partition_reassignments(plan).await?;
+    let refused: Vec<String> = outcomes
+        .iter()
+        .filter_map(|((topic, partition), outcome)| {
+            outcome
+                .as_ref()
+                .err()
+                .map(|failure| format!("{topic}-{partition}: {failure}"))
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(ClusterError::Operation(format!(
+            "the controller refused to move {}",
+            refused.join("; ")
+        )))
+    }
+}
+
 /// A running local cluster. Dropping it kills every node.
 pub struct Supervisor {
     spec: ClusterSpec,
     nodes: Vec<NodeProcess>,
+    /// The last rejected edit of `DATA/eddy.toml`, until a good one.
+    config_error: Option<String>,
+    /// The `[defaults]` of `DATA/eddy.toml` last applied to the cluster.
+    applied_defaults: BTreeMap<String, String>,
+    /// Replication throttles set by [`Supervisor::slow`], by node.
+    throttles: BTreeMap<u16, u64>,
     /// The control port and token, once a control server listens.
     control: Option<(u16, String)>,
     /// Declared after `nodes` so that it is dropped after them: nodes are
@@ -175,37 +387,52 @@ impl Supervisor {
     /// Locks the data directory, raises the open-files limit and starts
     /// every node. Returns as soon as the processes exist; see
     /// [`Supervisor::wait_ready`].
+    ///
+    /// The data directory's own files win over `spec` where they exist:
+    /// `DATA/nodes.json` (the node ids after nodes were added or removed)
+    /// and `DATA/eddy.toml` (the base port, and a node count raised while
+    /// the cluster was down). `DATA/eddy.toml` is written from `spec` on
+    /// the first start. A bad `eddy.toml` does not stop the cluster: it
+    /// starts as it was and [`Supervisor::config_error`] says why.
     pub fn start(spec: ClusterSpec) -> Result<Supervisor, ClusterError> {
+        let mut spec = spec;
         spec.validate().map_err(ClusterError::InvalidSpec)?;
         std::fs::create_dir_all(&spec.data_dir).map_err(ClusterError::io(format!(
             "creating {}",
             spec.data_dir.display()
         )))?;
         let lock = lock_data_dir(&spec.data_dir)?;
+        let config_error = reconcile_with_files(&mut spec)?;
+        let saved = Membership::read(&spec.data_dir)?;
+        let applied_defaults = saved
+            .as_ref()
+            .map(|membership| membership.applied_defaults.clone())
+            .unwrap_or_default();
+        let throttles = saved
+            .map(|membership| membership.throttles)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(node, _)| spec.nodes.contains(node))
+            .collect();
+        spec.validate().map_err(ClusterError::InvalidSpec)?;
         match process::raise_open_files_limit() {
             Ok(limit) => tracing::debug!(?limit, "open files limit"),
             Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
         }
         check_ports_free(&spec)?;
         let spawner = Spawner::start().map_err(ClusterError::io("starting the spawner thread"))?;
-        let nodes = spec
-            .node_ids()
-            .map(|id| NodeProcess {
-                id,
-                child: None,
-                paused: false,
-                stopping: false,
-                ended: NodeState::Stopped,
-                last_exit: None,
-            })
-            .collect();
+        let nodes = spec.node_ids().map(NodeProcess::new).collect();
         let mut supervisor = Supervisor {
             spec,
             nodes,
+            config_error,
+            applied_defaults,
+            throttles,
             control: None,
             spawner,
             _lock: lock,
         };
+        supervisor.save_membership()?;
         for id in supervisor.spec.node_ids() {
             supervisor.spawn(id)?;
         }
@@ -231,6 +458,8 @@ impl Supervisor {
                 controller_port: self.spec.controller_port(node.id),
                 data_dir: self.spec.node_data_dir(node.id),
                 log_path: self.spec.node_log_path(node.id),
+                isolated: node.isolated,
+                throttle_rate: self.throttles.get(&node.id).copied(),
             })
             .collect()
     }
@@ -385,6 +614,359 @@ impl Supervisor {
         ClusterState::remove_if_owned(&self.spec.data_dir, std::process::id());
     }
 
+    /// Starts a new node (the next id: one past the highest), waits until
+    /// it is ready and returns its id. It runs with the same voter list as
+    /// the others, so it joins the metadata quorum as a learner (the
+    /// controller promotes learners while there are fewer than 5 voters).
+    pub async fn add_node(&mut self) -> Result<u16, ClusterError> {
+        let id = self.add_node_process()?;
+        ClusterFile::set_nodes(&self.spec.data_dir, self.spec.node_count())?;
+        self.wait_added(&[id]).await?;
+        Ok(id)
+    }
+
+    /// Spawns the next node and records it; does not wait.
+    fn add_node_process(&mut self) -> Result<u16, ClusterError> {
+        let id = self.spec.next_node_id();
+        self.spec
+            .validate_node(id)
+            .map_err(ClusterError::InvalidSpec)?;
+        check_node_ports_free(&self.spec, id)?;
+        // Data left by an earlier node with this id would come back to life.
+        let data_dir = self.spec.node_data_dir(id);
+        if data_dir.exists() {
+            std::fs::remove_dir_all(&data_dir)
+                .map_err(ClusterError::io(format!("removing {}", data_dir.display())))?;
+        }
+        self.spec.nodes.insert(id);
+        self.nodes.push(NodeProcess::new(id));
+        if let Err(error) = self.spawn(id) {
+            self.forget_node(id);
+            return Err(error);
+        }
+        self.save_membership()?;
+        self.write_state()?;
+        tracing::info!(node = id, "node added");
+        Ok(id)
+    }
+
+    /// Waits for added nodes; forgets those that exited before they were ready.
+    async fn wait_added(&mut self, ids: &[u16]) -> Result<(), ClusterError> {
+        let result = self.wait_ready(ADD_TIMEOUT).await;
+        if result.is_err() {
+            self.reap();
+            let dead: Vec<u16> = ids
+                .iter()
+                .copied()
+                .filter(|id| {
+                    self.nodes
+                        .iter()
+                        .any(|node| node.id == *id && node.child.is_none())
+                })
+                .collect();
+            for id in dead {
+                self.forget_node(id);
+                let _ = std::fs::remove_dir_all(self.spec.node_data_dir(id));
+            }
+            self.save_membership()?;
+            ClusterFile::set_nodes(&self.spec.data_dir, self.spec.node_count())?;
+            self.write_state()?;
+        }
+        result.map(|_| ())
+    }
+
+    /// Removes node `id` for good: moves every replica it holds to other
+    /// live nodes (partition reassignments; nothing moves when some
+    /// partition has nowhere to go), waits until none is left on it
+    /// (reporting progress through `progress`), stops it (SIGTERM),
+    /// unregisters it from the cluster, forgets it and deletes its data.
+    pub async fn remove_node(
+        &mut self,
+        id: u16,
+        progress: &mut (dyn FnMut(String) + Send),
+    ) -> Result<(), ClusterError> {
+        let drain = self.prepare_removal(id)?;
+        drain.run(progress).await?;
+        self.finish_removal(id, progress).await
+    }
+
+    /// The first step of [`Supervisor::remove_node`]: checks that node `id`
+    /// can go and describes the move, which runs without the supervisor
+    /// ([`Drain::run`]); [`Supervisor::finish_removal`] then stops and
+    /// forgets the node.
+    pub fn prepare_removal(&mut self, id: u16) -> Result<Drain, ClusterError> {
+        self.node_mut(id)?;
+        self.reap();
+        if self.spec.node_count() <= 1 {
+            return Err(ClusterError::Operation(format!(
+                "node {id} is the cluster's only node; `eddy cluster down` stops the cluster"
+            )));
+        }
+        let running: Vec<u16> = self
+            .nodes
+            .iter()
+            .filter(|node| node.child.is_some() && !node.paused)
+            .map(|node| node.id)
+            .collect();
+        let live: BTreeSet<i32> = running
+            .iter()
+            .filter(|node| **node != id)
+            .map(|node| i32::from(*node))
+            .collect();
+        if live.is_empty() {
+            return Err(ClusterError::Operation(format!(
+                "no other node is running to take node {id}'s replicas"
+            )));
+        }
+        Ok(Drain {
+            node: i32::from(id),
+            bootstrap: running
+                .iter()
+                .map(|node| self.spec.node_address(*node))
+                .collect(),
+            live,
+        })
+    }
+
+    /// The last step of [`Supervisor::remove_node`], once node `id` holds
+    /// no replicas: stops it, unregisters it, forgets it and deletes its
+    /// data directory.
+    pub async fn finish_removal(
+        &mut self,
+        id: u16,
+        progress: &mut (dyn FnMut(String) + Send),
+    ) -> Result<(), ClusterError> {
+        self.node_mut(id)?;
+        progress(format!("stopping node {id}"));
+        self.shut_down(&[id], Signal::Terminate, DEFAULT_STOP_TIMEOUT)
+            .await;
+        let others: Vec<String> = self
+            .spec
+            .node_ids()
+            .filter(|node| *node != id)
+            .map(|node| self.spec.node_address(node))
+            .collect();
+        let mut client = Client::new(others).with_node_timeout(OPERATION_NODE_TIMEOUT);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let unregistered = loop {
+            match client.unregister_broker(i32::from(id)).await {
+                Ok(()) => break Ok(()),
+                Err(error) if Instant::now() >= deadline => break Err(error),
+                Err(error) => {
+                    tracing::debug!(node = id, %error, "unregistering; trying again");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        };
+        self.forget_node(id);
+        self.save_membership()?;
+        ClusterFile::set_nodes(&self.spec.data_dir, self.spec.node_count())?;
+        let data_dir = self.spec.node_data_dir(id);
+        if let Err(error) = std::fs::remove_dir_all(&data_dir) {
+            tracing::warn!(node = id, %error, "cannot delete {}", data_dir.display());
+        }
+        self.write_state()?;
+        match unregistered {
+            Ok(()) => {
+                progress(format!("node {id} removed"));
+                Ok(())
+            }
+            Err(error) => Err(ClusterError::Operation(format!(
+                "node {id} was stopped and forgotten, but the cluster did not unregister it: {error}"
+            ))),
+        }
+    }
+
+    fn forget_node(&mut self, id: u16) {
+        if let Some(node) = self.nodes.iter_mut().find(|node| node.id == id) {
+            node.kill_now();
+        }
+        self.nodes.retain(|node| node.id != id);
+        self.spec.nodes.remove(&id);
+        self.throttles.remove(&id);
+    }
+
+    fn save_membership(&self) -> Result<(), ClusterError> {
+        Membership {
+            nodes: self.spec.nodes.clone(),
+            voters: self.spec.voters.clone(),
+            throttles: self.throttles.clone(),
+            applied_defaults: self.applied_defaults.clone(),
+        }
+        .write(&self.spec.data_dir)
+    }
+
+    /// A client for operations, over the running nodes.
+    fn operations_client(&mut self) -> Client {
+        self.reap();
+        let addresses: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|node| node.child.is_some() && !node.paused)
+            .map(|node| self.spec.node_address(node.id))
+            .collect();
+        Client::new(addresses).with_node_timeout(OPERATION_NODE_TIMEOUT)
+    }
+
+    fn running_node(&mut self, id: u16) -> Result<(), ClusterError> {
+        self.reap();
+        if self.node_mut(id)?.child.is_none() {
+            return Err(ClusterError::NodeNotRunning { node: id });
+        }
+        Ok(())
+    }
+
+    /// Slows node `id`'s replication to `bytes_per_second` with Kafka's
+    /// replication throttles (see [`ops::slow`]): as a follower it falls
+    /// behind and leaves the ISR after `replica.lag.time.max.ms`.
+    pub async fn slow(&mut self, id: u16, bytes_per_second: u64) -> Result<(), ClusterError> {
+        self.running_node(id)?;
+        let mut client = self.operations_client();
+        ops::slow(&mut client, i32::from(id), bytes_per_second).await?;
+        self.throttles.insert(id, bytes_per_second);
+        self.save_membership()?;
+        self.write_state()
+    }
+
+    /// Cuts node `id` off from the other nodes (replication and controller
+    /// links, both ways) while clients still reach it, through its fault
+    /// file. Lasts until [`Supervisor::heal`] or the node's next start.
+    pub fn isolate(&mut self, id: u16) -> Result<(), ClusterError> {
+        self.running_node(id)?;
+        write_atomically(&fault_file(&self.spec, id), b"{\"isolated\": true}\n")?;
+        self.node_mut(id)?.isolated = true;
+        self.write_state()
+    }
+
+    /// Undoes [`Supervisor::isolate`] and [`Supervisor::slow`] on node `id`.
+    pub async fn heal(&mut self, id: u16) -> Result<(), ClusterError> {
+        self.node_mut(id)?;
+        if self.spec.node_data_dir(id).exists() {
+            write_atomically(&fault_file(&self.spec, id), b"{\"isolated\": false}\n")?;
+        }
+        self.node_mut(id)?.isolated = false;
+        self.write_state()?;
+        let mut client = self.operations_client();
+        ops::clear_throttle(&mut client, i32::from(id)).await?;
+        self.throttles.remove(&id);
+        self.save_membership()?;
+        self.write_state()
+    }
+
+    /// `DATA/eddy.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        ClusterFile::path(&self.spec.data_dir)
+    }
+
+    /// The last rejected edit of `DATA/eddy.toml`, until a good one.
+    pub fn config_error(&self) -> Option<String> {
+        self.config_error.clone()
+    }
+
+    /// Reads `DATA/eddy.toml` again and applies it, all or nothing: a
+    /// raised `nodes` starts the new nodes, and `[defaults]` changes become
+    /// cluster-wide broker configs (validated by the cluster first). A
+    /// syntax error, an unknown key, a lowered `nodes`, a changed
+    /// `base_port` or a config the cluster refuses changes nothing; the
+    /// error is kept as [`Supervisor::config_error`].
+    pub async fn reload_config(&mut self) -> Result<ConfigReload, ClusterError> {
+        let result = self.apply_config_file().await;
+        match &result {
+            Ok(_) => self.config_error = None,
+            Err(error) => self.config_error = Some(error.to_string()),
+        }
+        result
+    }
+
+    async fn apply_config_file(&mut self) -> Result<ConfigReload, ClusterError> {
+        let Some((text, parsed)) = ClusterFile::read(&self.spec.data_dir)? else {
+            return Ok(ConfigReload::default());
+        };
+        let file = parsed.map_err(|error| ClusterError::Config(rejected(error)))?;
+        let refuse = |key: &str, message: String| {
+            ClusterError::Config(rejected(FileError::at_key(&text, key, message)))
+        };
+        if file.base_port != self.spec.base_port {
+            return Err(refuse(
+                "base_port",
+                format!(
+                    "base_port changed from {} to {}; ports change only when the cluster \
+                     starts again (`eddy cluster down`, then `eddy cluster up`)",
+                    self.spec.base_port, file.base_port
+                ),
+            ));
+        }
+        let count = self.spec.node_count();
+        if file.nodes < count {
+            return Err(refuse(
+                "nodes",
+                format!(
+                    "nodes lowered from {count} to {}; remove a node with `eddy cluster remove N`",
+                    file.nodes
+                ),
+            ));
+        }
+        let mut probe = self.spec.clone();
+        for _ in count..file.nodes {
+            let id = probe.next_node_id();
+            probe
+                .validate_node(id)
+                .map_err(|error| refuse("nodes", error))?;
+            check_node_ports_free(&probe, id)
+                .map_err(|error| refuse("nodes", error.to_string()))?;
+            probe.nodes.insert(id);
+        }
+        let set: BTreeMap<String, String> = file
+            .defaults
+            .iter()
+            .filter(|(key, value)| self.applied_defaults.get(*key) != Some(*value))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let delete: Vec<String> = self
+            .applied_defaults
+            .keys()
+            .filter(|key| !file.defaults.contains_key(*key))
+            .cloned()
+            .collect();
+        let mut reload = ConfigReload::default();
+        if !set.is_empty() || !delete.is_empty() {
+            let mut client = self.operations_client();
+            let refused = |error: eddy_client::ClientError| {
+                let message = error.to_string();
+                let key = set
+                    .keys()
+                    .chain(delete.iter())
+                    .find(|key| message.contains(key.as_str()))
+                    .or_else(|| set.keys().next())
+                    .or_else(|| delete.first())
+                    .cloned()
+                    .unwrap_or_default();
+                refuse(&key, format!("the cluster refused [defaults]: {message}"))
+            };
+            client
+                .alter_broker_configs(None, &set, &delete, true)
+                .await
+                .map_err(refused)?;
+            client
+                .alter_broker_configs(None, &set, &delete, false)
+                .await
+                .map_err(refused)?;
+            self.applied_defaults = file.defaults.clone();
+            self.save_membership()?;
+            reload.defaults_set = set;
+            reload.defaults_deleted = delete;
+        }
+        let mut added = Vec::new();
+        for _ in count..file.nodes {
+            added.push(self.add_node_process()?);
+        }
+        if !added.is_empty() {
+            self.wait_added(&added).await?;
+        }
+        reload.started = added;
+        Ok(reload)
+    }
+
     /// Records where the control server listens, so that other processes
     /// find it through `DATA/cluster.json`.
     pub fn set_control(&mut self, port: u16, token: String) -> Result<(), ClusterError> {
@@ -456,6 +1038,7 @@ impl Supervisor {
         let data_dir = self.spec.node_data_dir(id);
         std::fs::create_dir_all(&data_dir)
             .map_err(ClusterError::io(format!("creating {}", data_dir.display())))?;
+        self.clear_faults(id)?;
         let log_path = self.spec.node_log_path(id);
         let log = OpenOptions::new()
             .create(true)
@@ -486,8 +1069,25 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Clears node `id`'s fault file: a node (re)starts connected.
+    fn clear_faults(&mut self, id: u16) -> Result<(), ClusterError> {
+        let path = fault_file(&self.spec, id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ClusterError::Io {
+                    what: format!("removing {}", path.display()),
+                    source,
+                });
+            }
+        }
+        self.node_mut(id)?.isolated = false;
+        Ok(())
+    }
+
     fn node_mut(&mut self, id: u16) -> Result<&mut NodeProcess, ClusterError> {
-        let nodes = self.spec.nodes;
+        let nodes = self.spec.nodes.iter().copied().collect();
         self.nodes
             .iter_mut()
             .find(|node| node.id == id)
@@ -519,20 +1119,85 @@ impl Drop for Supervisor {
 /// Fails with the first client or controller port that something holds.
 fn check_ports_free(spec: &ClusterSpec) -> Result<(), ClusterError> {
     for node in spec.node_ids() {
-        for (port, listener) in [
-            (spec.port(node), "client"),
-            (spec.controller_port(node), "controller"),
-        ] {
-            if TcpListener::bind(("127.0.0.1", port)).is_err() {
-                return Err(ClusterError::PortInUse {
-                    port,
-                    node,
-                    listener,
-                });
-            }
+        check_node_ports_free(spec, node)?;
+    }
+    Ok(())
+}
+
+fn check_node_ports_free(spec: &ClusterSpec, node: u16) -> Result<(), ClusterError> {
+    for (port, listener) in [
+        (spec.port(node), "client"),
+        (spec.controller_port(node), "controller"),
+    ] {
+        if TcpListener::bind(("127.0.0.1", port)).is_err() {
+            return Err(ClusterError::PortInUse {
+                port,
+                node,
+                listener,
+            });
         }
     }
     Ok(())
+}
+
+/// `DATA/node-N/faults.json`, which node N polls.
+fn fault_file(spec: &ClusterSpec, id: u16) -> PathBuf {
+    spec.node_data_dir(id).join(FAULT_FILE)
+}
+
+/// What a rejected cluster-file edit reads as.
+fn rejected(error: impl std::fmt::Display) -> String {
+    format!("{error} — ignored; the cluster is unchanged")
+}
+
+/// Takes the node ids from `DATA/nodes.json` and the base port and any
+/// raised node count from `DATA/eddy.toml` (writing `eddy.toml` from
+/// `spec` when there is none). Returns why `eddy.toml` was not followed,
+/// if it was not.
+fn reconcile_with_files(spec: &mut ClusterSpec) -> Result<Option<String>, ClusterError> {
+    let membership = Membership::read(&spec.data_dir)?;
+    let fresh = membership.is_none();
+    if let Some(membership) = membership {
+        spec.nodes = membership.nodes;
+        spec.voters = membership.voters;
+    }
+    let (text, file) = match ClusterFile::read(&spec.data_dir)? {
+        None => {
+            ClusterFile::create_if_missing(&spec.data_dir, spec.node_count(), spec.base_port)?;
+            return Ok(None);
+        }
+        Some((_, Err(error))) => {
+            return Ok(Some(format!(
+                "{error} — ignored; the cluster started as it was"
+            )));
+        }
+        Some((text, Ok(file))) => (text, file),
+    };
+    spec.base_port = file.base_port;
+    if fresh {
+        spec.set_node_count(file.nodes);
+        return Ok(None);
+    }
+    if file.nodes < spec.node_count() {
+        return Ok(Some(format!(
+            "{} — ignored; the cluster started with its {} nodes",
+            FileError::at_key(
+                &text,
+                "nodes",
+                format!(
+                    "nodes = {} is fewer than the cluster's {} nodes; remove a node with `eddy cluster remove N`",
+                    file.nodes,
+                    spec.node_count()
+                )
+            ),
+            spec.node_count()
+        )));
+    }
+    while spec.node_count() < file.nodes {
+        let id = spec.next_node_id();
+        spec.nodes.insert(id);
+    }
+    Ok(None)
 }
 
 #[cfg(all(test, unix))]
@@ -543,8 +1208,8 @@ mod tests {
     /// script named `broker`.
     fn failing_spec(data_dir: &std::path::Path) -> ClusterSpec {
         let mut spec = ClusterSpec::new(data_dir, "/bin/sh");
-        spec.nodes = 2;
-        spec.base_port = free_base_port(spec.nodes);
+        spec.set_node_count(2);
+        spec.base_port = free_base_port(2);
         spec
     }
 
@@ -554,11 +1219,11 @@ mod tests {
                 .and_then(|listener| listener.local_addr())
                 .expect("probing a port")
                 .port();
-            let spec = ClusterSpec {
+            let mut spec = ClusterSpec {
                 base_port: base,
-                nodes,
                 ..ClusterSpec::new("/unused", "/unused")
             };
+            spec.set_node_count(nodes);
             if spec.validate().is_ok() && check_ports_free(&spec).is_ok() {
                 return base;
             }
@@ -569,6 +1234,49 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("eddy-cluster-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn the_data_dir_files_decide_which_nodes_start() {
+        let dir = temporary_dir("files");
+        std::fs::create_dir_all(&dir).expect("data dir");
+        let mut spec = ClusterSpec::new(&dir, "/bin/eddy");
+        spec.base_port = 21000;
+        // First start: eddy.toml is written from the spec.
+        assert_eq!(reconcile_with_files(&mut spec).expect("reconciled"), None);
+        let text = std::fs::read_to_string(ClusterFile::path(&dir)).expect("eddy.toml");
+        assert!(
+            text.contains("nodes = 3") && text.contains("base_port = 21000"),
+            "{text}"
+        );
+        // Node 2 was removed and node 4 added.
+        Membership {
+            nodes: BTreeSet::from([1, 3, 4]),
+            voters: vec![1, 2, 3],
+            throttles: BTreeMap::new(),
+            applied_defaults: BTreeMap::new(),
+        }
+        .write(&dir)
+        .expect("nodes.json");
+        let mut again = ClusterSpec::new(&dir, "/bin/eddy");
+        assert_eq!(reconcile_with_files(&mut again).expect("reconciled"), None);
+        assert_eq!(again.nodes, BTreeSet::from([1, 3, 4]));
+        assert_eq!(again.base_port, 21000, "the file's base port wins");
+        // The file was raised while the cluster was down.
+        ClusterFile::set_nodes(&dir, 4).expect("raised");
+        let mut raised = ClusterSpec::new(&dir, "/bin/eddy");
+        assert_eq!(reconcile_with_files(&mut raised).expect("reconciled"), None);
+        assert_eq!(raised.nodes, BTreeSet::from([1, 3, 4, 5]));
+        assert_eq!(raised.voters, vec![1, 2, 3]);
+        // Lowered: the cluster starts as it was, and says why.
+        ClusterFile::set_nodes(&dir, 2).expect("lowered");
+        let mut lowered = ClusterSpec::new(&dir, "/bin/eddy");
+        let error = reconcile_with_files(&mut lowered)
+            .expect("reconciled")
+            .expect("an error");
+        assert!(error.contains("eddy cluster remove"), "{error}");
+        assert_eq!(lowered.nodes, BTreeSet::from([1, 3, 4]));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! a range into a new topic. Ctrl-C (SIGINT) then stops the server and every
 //! node it started.
 //!
+//! A second scenario (`tests/browser/operations.mjs`) drives the cluster
+//! operations and fault injection: isolate a node and watch it fenced and
+//! explained, heal it, slow it, bring a partition's preferred leader back,
+//! reassign a partition with the form, add a node and remove it again.
+//! The two scenarios take turns: each runs its own cluster.
+//!
 //! Screenshots of the main views go to `<target>/screenshots/browser`.
 //!
 //! Needs the built UI (`npm run build -w ui`), `node` with playwright-core
@@ -35,6 +41,8 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long node processes may take to disappear and ports to free.
 const GONE_TIMEOUT: Duration = Duration::from_secs(5);
+/// One browser scenario at a time: each runs a cluster and a browser.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Lines of the server's log shown when the test fails.
 const LOG_LINES_ON_FAILURE: usize = 80;
 
@@ -68,7 +76,8 @@ impl Server {
             .prefix("eddy-browser-e2e-")
             .tempdir()
             .expect("temporary server directory");
-        let base_port = free_base_port(NODES);
+        // Room for a node the operations scenario adds.
+        let base_port = free_base_port(NODES + 1);
         let log = std::fs::File::create(home.path().join("serve.log")).expect("server log");
         let mut child = Command::new(support::eddy_binary())
             .args(["serve", "--port", "0"])
@@ -135,16 +144,16 @@ impl Server {
         children_of(self.pid())
     }
 
-    /// Every port it listens on: the console's, and each node's client and
-    /// controller ports.
-    fn ports(&self) -> Vec<u16> {
+    /// Every port it listens on: the console's, and each of its `nodes`
+    /// nodes' client and controller ports.
+    fn ports(&self, nodes: u16) -> Vec<u16> {
         let console = self
             .url
             .strip_prefix("http://127.0.0.1:")
             .and_then(|rest| rest.split('/').next())
             .and_then(|port| port.parse().ok())
             .unwrap_or_else(|| panic!("no port in the URL {}", self.url));
-        let nodes = (0..NODES).flat_map(|offset| {
+        let nodes = (0..nodes).flat_map(|offset| {
             [
                 self.base_port + offset,
                 self.base_port + SUPERVISOR_CONTROLLER_PORT_OFFSET + offset,
@@ -251,6 +260,21 @@ fn screenshot_dir() -> PathBuf {
 
 #[test]
 fn the_console_in_a_browser_creates_produces_survives_a_leader_kill_and_replays() {
+    drive("tests/browser/console.mjs", NODES);
+}
+
+#[test]
+fn the_console_in_a_browser_isolates_heals_slows_elects_reassigns_adds_and_removes_nodes() {
+    // Adds a node, then removes it: the cluster ends with as many as it began.
+    drive("tests/browser/operations.mjs", NODES);
+}
+
+/// Runs one browser scenario against a fresh `eddy serve`, then stops the
+/// server with Ctrl-C and checks that its `nodes_at_end` nodes went with it.
+fn drive(script: &str, nodes_at_end: u16) {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     assert!(
         Path::new(CHROMIUM).is_file(),
         "{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
@@ -266,9 +290,10 @@ fn the_console_in_a_browser_creates_produces_survives_a_leader_kill_and_replays(
     let finished = support::run(
         Command::new("node")
             .current_dir(workspace())
-            .arg("tests/browser/console.mjs")
+            .arg(script)
             .arg(&server.url)
-            .arg(&screenshots),
+            .arg(&screenshots)
+            .arg(server.home.path().join("data")),
         SCRIPT_TIMEOUT,
     );
     println!("{}", finished.stdout);
@@ -276,11 +301,6 @@ fn the_console_in_a_browser_creates_produces_survives_a_leader_kill_and_replays(
 
     // Ctrl-C stops the server and every node it runs, whatever the page saw.
     let node_pids = server.node_pids();
-    assert_eq!(
-        node_pids.len(),
-        usize::from(NODES),
-        "the server runs {NODES} nodes before SIGINT: {node_pids:?}"
-    );
     let status = server.interrupt();
     assert!(
         status.success(),
@@ -302,7 +322,7 @@ fn the_console_in_a_browser_creates_produces_survives_a_leader_kill_and_replays(
             .filter(|pid| !process_gone(**pid))
             .collect::<Vec<_>>()
     );
-    let ports = server.ports();
+    let ports = server.ports(nodes_at_end);
     assert!(
         support::wait_until(GONE_TIMEOUT, || ports.iter().all(|port| port_free(*port))),
         "ports still taken after eddy serve stopped: {:?}",
@@ -314,9 +334,14 @@ fn the_console_in_a_browser_creates_produces_survives_a_leader_kill_and_replays(
 
     assert!(
         finished.status.success(),
-        "the browser scenario failed ({}); its steps are printed above, its failures:\n{}\nscreenshots (and failure.png) in {}",
+        "the browser scenario {script} failed ({}); its steps are printed above, its failures:\n{}\nscreenshots (and failure.png) in {}",
         finished.status,
         finished.stderr,
         screenshots.display()
+    );
+    assert_eq!(
+        node_pids.len(),
+        usize::from(nodes_at_end),
+        "the server ran {nodes_at_end} nodes before SIGINT: {node_pids:?}"
     );
 }

@@ -220,6 +220,8 @@ impl Cluster {
                     pid: Some(1000 + id as u32),
                     running: true,
                     paused: false,
+                    isolated: false,
+                    throttle_rate: None,
                 })
                 .collect(),
             offsets,
@@ -276,6 +278,8 @@ impl Cluster {
             sizes: self.sizes.clone(),
             groups: self.groups.clone(),
             problems: Vec::new(),
+            reassignments: Vec::new(),
+            config_error: None,
         }
     }
 }

@@ -41,7 +41,7 @@ pub fn client_failure(error: ClientError) -> Failure {
     }
 }
 
-fn kafka_failure(what: &str, failure: KafkaFailure) -> Failure {
+pub(crate) fn kafka_failure(what: &str, failure: KafkaFailure) -> Failure {
     Failure {
         kafka_error: Some(failure.code.name().to_string()),
         hint: hint(failure.code).map(str::to_string),
@@ -53,7 +53,7 @@ fn kafka_failure(what: &str, failure: KafkaFailure) -> Failure {
     }
 }
 
-fn invalid(message: impl Into<String>) -> Failure {
+pub(crate) fn invalid(message: impl Into<String>) -> Failure {
     Failure {
         kafka_error: None,
         message: message.into(),
@@ -98,7 +98,7 @@ fn hint(code: ErrorCode) -> Option<&'static str> {
     })
 }
 
-fn done(message: impl Into<String>) -> Response {
+pub(crate) fn done(message: impl Into<String>) -> Response {
     Response::Done {
         message: message.into(),
     }
@@ -247,6 +247,25 @@ impl Console {
                 Ok(Response::Demo(crate::demo::status(self).await))
             }
             Request::DemoStatus => Ok(Response::Demo(crate::demo::status(self).await)),
+            Request::ElectPreferredLeaders { topic, partition } => {
+                self.elect_preferred_leaders(topic, partition).await
+            }
+            Request::Reassign {
+                topic,
+                partition,
+                replicas,
+            } => self.reassign(&topic, partition, Some(replicas)).await,
+            Request::CancelReassignment { topic, partition } => {
+                self.reassign(&topic, partition, None).await
+            }
+            Request::AddNode => self.add_node().await,
+            Request::RemoveNode { node_id } => self.remove_node(node_id).await,
+            Request::SlowNode {
+                node_id,
+                bytes_per_second,
+            } => self.slow_node(node_id, bytes_per_second).await,
+            Request::IsolateNode { node_id } => self.isolate_node(node_id).await,
+            Request::HealNode { node_id } => self.heal_node(node_id).await,
         }
     }
 
@@ -808,6 +827,14 @@ fn changes_cluster(request: &Request) -> bool {
             | Request::ResetOffsets { .. }
             | Request::DemoStart { .. }
             | Request::DemoUpdate { .. }
+            | Request::ElectPreferredLeaders { .. }
+            | Request::Reassign { .. }
+            | Request::CancelReassignment { .. }
+            | Request::AddNode
+            | Request::RemoveNode { .. }
+            | Request::SlowNode { .. }
+            | Request::IsolateNode { .. }
+            | Request::HealNode { .. }
     )
 }
 

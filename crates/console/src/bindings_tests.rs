@@ -41,6 +41,8 @@ fn generated() -> Vec<(String, String)> {
         PartitionView,
         ReplicaView,
         ReplicaRole,
+        Reassigning,
+        ReassignmentView,
         GroupSummary,
         GroupDetail,
         MemberView,

@@ -70,8 +70,76 @@ pub fn diff(
         events.push(Observed::node("controller_changed", controller, text));
     }
     topics(before, after, controller_explains, &mut events);
+    if !controller_explains {
+        reassignments(before, after, &mut events);
+    }
     groups(&before.groups, &after.groups, &mut events);
     events
+}
+
+/// Reassignments that appeared or ended between two snapshots (for
+/// clusters whose controller does not say so itself).
+fn reassignments(before: &ClusterSnapshot, after: &ClusterSnapshot, events: &mut Vec<Observed>) {
+    let key = |moving: &crate::model::ReassignmentView| (moving.topic.clone(), moving.partition);
+    let was: HashMap<(String, i32), &crate::model::ReassignmentView> = before
+        .reassignments
+        .iter()
+        .map(|moving| (key(moving), moving))
+        .collect();
+    let is: HashMap<(String, i32), &crate::model::ReassignmentView> = after
+        .reassignments
+        .iter()
+        .map(|moving| (key(moving), moving))
+        .collect();
+    for moving in &after.reassignments {
+        if !was.contains_key(&key(moving)) {
+            events.push(Observed::partition(
+                "reassignment_started",
+                &moving.topic,
+                moving.partition,
+                None,
+                format!(
+                    "{}-{} is moving: adding {:?}, removing {:?}; new replicas catch up before old ones leave",
+                    moving.topic, moving.partition, moving.adding, moving.removing
+                ),
+            ));
+        }
+    }
+    for moving in &before.reassignments {
+        if !is.contains_key(&key(moving)) {
+            let replicas = after
+                .topics
+                .iter()
+                .find(|topic| topic.name == moving.topic)
+                .and_then(|topic| {
+                    topic
+                        .partitions
+                        .iter()
+                        .find(|partition| partition.partition == moving.partition)
+                })
+                .map(|partition| {
+                    partition
+                        .replicas
+                        .iter()
+                        .map(|replica| replica.node_id)
+                        .collect::<Vec<_>>()
+                });
+            let text = match replicas {
+                Some(replicas) => format!(
+                    "{}-{} finished moving: its replicas are now {replicas:?}",
+                    moving.topic, moving.partition
+                ),
+                None => format!("{}-{} is no longer moving", moving.topic, moving.partition),
+            };
+            events.push(Observed::partition(
+                "reassignment_completed",
+                &moving.topic,
+                moving.partition,
+                None,
+                text,
+            ));
+        }
+    }
 }
 
 fn nodes(before: &ClusterSnapshot, after: &ClusterSnapshot, events: &mut Vec<Observed>) {
@@ -279,6 +347,8 @@ mod tests {
             is_controller: false,
             leader_count: 0,
             replica_count: 0,
+            isolated: false,
+            throttle_rate: None,
         }
     }
 
@@ -296,6 +366,7 @@ mod tests {
                     } else {
                         ReplicaRole::Follower
                     },
+                    reassigning: None,
                 })
                 .collect(),
             isr: isr.to_vec(),
@@ -350,5 +421,33 @@ mod tests {
     fn no_change_is_no_event() {
         let before = snapshot(1, vec![node(1, NodeStatus::Up)], partition(1, 0, &[1]));
         assert!(diff(&before, &before.clone(), false).is_empty());
+    }
+
+    #[test]
+    fn a_reassignment_seen_to_start_and_end_is_explained_when_the_controller_is_silent() {
+        let up = |id| node(id, NodeStatus::Up);
+        let idle = snapshot(1, vec![up(1), up(2), up(3)], partition(1, 3, &[1, 2, 3]));
+        let mut moving = snapshot(2, vec![up(1), up(2), up(3)], partition(1, 3, &[1, 2, 3]));
+        moving.reassignments = vec![crate::model::ReassignmentView {
+            topic: "orders".into(),
+            partition: 0,
+            replicas: vec![1, 2, 3],
+            adding: vec![3],
+            removing: vec![],
+        }];
+        let started: Vec<&str> = diff(&idle, &moving, false)
+            .iter()
+            .map(|event| event.kind)
+            .collect();
+        assert_eq!(started, ["reassignment_started"]);
+        let ended = diff(&moving, &idle, false);
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].kind, "reassignment_completed");
+        assert_eq!(
+            ended[0].text,
+            "orders-0 finished moving: its replicas are now [1, 2, 3]"
+        );
+        // Eddy's controller says so itself.
+        assert!(diff(&idle, &moving, true).is_empty());
     }
 }

@@ -85,6 +85,12 @@ fn controller_kind(kind: &str) -> &'static str {
         "partitions_created",
         "topic_configs_altered",
         "cluster_initialized",
+        "reassignment_started",
+        "reassignment_completed",
+        "reassignment_cancelled",
+        "preferred_leader_elected",
+        "broker_unregistered",
+        "broker_configs_altered",
     ];
     KNOWN
         .iter()

@@ -15,6 +15,7 @@ mod detail;
 pub mod diff;
 mod events;
 pub mod model;
+mod operations;
 mod payload;
 mod session;
 pub mod snapshot;

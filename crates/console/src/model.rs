@@ -47,6 +47,26 @@ pub struct ClusterSnapshot {
     pub groups: Vec<GroupSummary>,
     /// Why parts of the snapshot are missing (a node that did not answer).
     pub problems: Vec<String>,
+    /// Partition reassignments in flight (ListPartitionReassignments).
+    pub reassignments: Vec<ReassignmentView>,
+    /// Why the last edit of the local cluster's file was not applied, until
+    /// a good edit replaces it.
+    pub config_error: Option<String>,
+}
+
+/// A partition moving to another replica set: new replicas catch up
+/// before the old ones leave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ReassignmentView {
+    pub topic: String,
+    pub partition: i32,
+    /// Every replica while it moves: the target, then those leaving.
+    pub replicas: Vec<i32>,
+    /// Replicas being added (still catching up).
+    pub adding: Vec<i32>,
+    /// Replicas that leave once the new ones are in sync.
+    pub removing: Vec<i32>,
 }
 
 /// One node (broker) of the cluster.
@@ -64,6 +84,12 @@ pub struct NodeView {
     pub leader_count: usize,
     /// Partition replicas this node hosts.
     pub replica_count: usize,
+    /// Cut off from the other nodes and the controller (local clusters);
+    /// clients still reach it.
+    pub isolated: bool,
+    /// Its replication throttle in bytes per second, when it is slowed.
+    #[ts(type = "number | null")]
+    pub throttle_rate: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -138,6 +164,17 @@ pub struct PartitionView {
 pub struct ReplicaView {
     pub node_id: i32,
     pub role: ReplicaRole,
+    /// Whether a reassignment in flight adds or removes this replica.
+    pub reassigning: Option<Reassigning>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Reassigning {
+    /// A new replica, catching up before it joins the ISR.
+    Adding,
+    /// An old replica, leaving once the new ones are in sync.
+    Removing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -466,6 +503,45 @@ pub enum Request {
     },
     DemoStop,
     DemoStatus,
+    /// Moves leadership back to each partition's preferred (first) replica:
+    /// every partition, a topic's, or one partition.
+    ElectPreferredLeaders {
+        topic: Option<String>,
+        partition: Option<i32>,
+    },
+    /// Moves a partition to `replicas` (the first is the preferred leader);
+    /// a different length changes its replication factor.
+    Reassign {
+        topic: String,
+        partition: i32,
+        replicas: Vec<i32>,
+    },
+    CancelReassignment {
+        topic: String,
+        partition: i32,
+    },
+    /// Starts one more node (local clusters).
+    AddNode,
+    /// Moves every replica off a node, then stops it and removes it from
+    /// the cluster (local clusters).
+    RemoveNode {
+        node_id: i32,
+    },
+    /// Throttles a node's replication to `bytes_per_second`.
+    SlowNode {
+        node_id: i32,
+        #[ts(type = "number")]
+        bytes_per_second: u64,
+    },
+    /// Cuts a node off from the other nodes and the controller; clients
+    /// still reach it (local clusters).
+    IsolateNode {
+        node_id: i32,
+    },
+    /// Lifts a node's isolation and replication throttle.
+    HealNode {
+        node_id: i32,
+    },
 }
 
 /// The answer to a [`Request`].

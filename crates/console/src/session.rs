@@ -16,6 +16,7 @@ use eddy_cluster::{ClusterSpec, NodeState, Supervisor};
 use tokio::sync::{broadcast, watch};
 
 use crate::diff::{Observed, diff};
+use crate::model::ReassignmentView;
 use crate::model::{ClusterEvent, ClusterSnapshot, Failure, SessionInfo, SessionKind, Update};
 use crate::snapshot::{Gathered, Process, build};
 
@@ -69,6 +70,13 @@ pub(crate) struct Inner {
     detail: Mutex<Option<Arc<crate::detail::Detail>>>,
     /// Whether the cluster's controller explains itself (`__eddy_events`).
     controller_explains: std::sync::atomic::AtomicBool,
+    /// Set when the user changed reassignments: the next poll lists them.
+    pub reassignments_changed: std::sync::atomic::AtomicBool,
+    /// Addresses of isolated nodes, asked nothing: an isolated node still
+    /// answers clients, but with its stale view of the cluster.
+    isolated_addresses: Mutex<Vec<String>>,
+    /// Bumped when `isolated_addresses` changes, so pollers reconnect.
+    bootstrap_generation: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -176,8 +184,14 @@ impl Console {
                 demo: tokio::sync::Mutex::new(None),
                 detail: Mutex::new(None),
                 controller_explains: std::sync::atomic::AtomicBool::new(false),
+                reassignments_changed: std::sync::atomic::AtomicBool::new(false),
+                isolated_addresses: Mutex::new(Vec::new()),
+                bootstrap_generation: std::sync::atomic::AtomicU64::new(0),
             }),
         };
+        if console.inner.supervisor.is_some() {
+            tokio::spawn(watch_cluster_file(console.clone(), stopped.clone()));
+        }
         tokio::spawn(poll(console.clone(), stopped));
         tokio::spawn(poll_detail(console.clone(), detail_stopped));
         tokio::spawn(tail_events(console.clone(), events_stopped));
@@ -228,7 +242,66 @@ impl Console {
 
     /// A client for one action, with the session's bootstrap servers.
     pub(crate) fn client(&self) -> Client {
-        Client::new(self.inner.bootstrap.iter().cloned()).with_node_timeout(Duration::from_secs(5))
+        Client::new(self.bootstrap()).with_node_timeout(Duration::from_secs(5))
+    }
+
+    /// The bootstrap servers to ask now: all but isolated nodes (unless
+    /// every one is isolated).
+    fn bootstrap(&self) -> Vec<String> {
+        let isolated = self
+            .inner
+            .isolated_addresses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let reachable: Vec<String> = self
+            .inner
+            .bootstrap
+            .iter()
+            .filter(|address| !isolated.contains(address))
+            .cloned()
+            .collect();
+        if reachable.is_empty() {
+            self.inner.bootstrap.clone()
+        } else {
+            reachable
+        }
+    }
+
+    /// A poller's client, made again whenever the nodes to ask change.
+    fn poll_client(&self, generation: &mut u64) -> Client {
+        *generation = self
+            .inner
+            .bootstrap_generation
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Client::new(self.bootstrap()).with_node_timeout(NODE_TIMEOUT)
+    }
+
+    fn bootstrap_changed(&self, generation: u64) -> bool {
+        self.inner
+            .bootstrap_generation
+            .load(std::sync::atomic::Ordering::Relaxed)
+            != generation
+    }
+
+    /// Remembers which nodes are isolated (from the supervisor).
+    fn set_isolated(&self, processes: &[Process]) {
+        let addresses: Vec<String> = processes
+            .iter()
+            .filter(|process| process.isolated)
+            .map(|process| format!("127.0.0.1:{}", process.port))
+            .collect();
+        let mut current = self
+            .inner
+            .isolated_addresses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *current != addresses {
+            *current = addresses;
+            self.inner
+                .bootstrap_generation
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn publish(&self, update: Update) {
@@ -293,19 +366,24 @@ pub(crate) fn now_ms() -> i64 {
 
 /// The poll loop: gather, build, diff, publish — until the session stops.
 async fn poll(console: Console, mut stopped: watch::Receiver<bool>) {
-    let mut client =
-        Client::new(console.inner.bootstrap.iter().cloned()).with_node_timeout(NODE_TIMEOUT);
+    let mut generation = 0;
+    let mut client = console.poll_client(&mut generation);
     let mut ticker = tokio::time::interval(console.inner.options.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sequence = 0u64;
+    let mut state = PollState::new(&console);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stopped.changed() => return,
         }
+        if console.bootstrap_changed(generation) {
+            client = console.poll_client(&mut generation);
+            state.reassignments_client = console.poll_client(&mut generation);
+        }
         sequence += 1;
         let mut gathered = tokio::select! {
-            gathered = gather(&console, &mut client) => gathered,
+            gathered = gather(&console, &mut client, &mut state) => gathered,
             _ = stopped.changed() => return,
         };
         let detail = console
@@ -337,11 +415,69 @@ async fn poll(console: Console, mut stopped: watch::Receiver<bool>) {
     }
 }
 
+/// Applies edits of a local cluster's file (DATA/eddy.toml) while it
+/// runs: all or nothing, and the timeline says what changed or why nothing
+/// did.
+async fn watch_cluster_file(console: Console, mut stopped: watch::Receiver<bool>) {
+    let Some(supervisor) = &console.inner.supervisor else {
+        return;
+    };
+    let path = supervisor.lock().await.config_path();
+    let mut changes = match eddy_cluster::watch_config(&path) {
+        Ok(changes) => changes,
+        Err(error) => {
+            tracing::warn!(%error, "edits of the cluster file apply only after a restart");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            change = changes.recv() => if change.is_none() { return },
+            _ = stopped.changed() => return,
+        }
+        let outcome = supervisor.lock().await.reload_config().await;
+        let event = match outcome {
+            Ok(reload) if reload.is_empty() => continue,
+            Ok(reload) => {
+                let mut changed = Vec::new();
+                for node in &reload.started {
+                    changed.push(format!("node {node} started"));
+                }
+                for (name, value) in &reload.defaults_set {
+                    changed.push(format!("{name} = {value} on every node"));
+                }
+                for name in &reload.defaults_deleted {
+                    changed.push(format!("{name} back to its default"));
+                }
+                Observed {
+                    kind: "cluster_file_applied",
+                    text: format!(
+                        "The cluster file {} changed and was applied: {}",
+                        path.display(),
+                        changed.join(", ")
+                    ),
+                    topic: None,
+                    partition: None,
+                    node: None,
+                }
+            }
+            Err(error) => Observed {
+                kind: "cluster_file_rejected",
+                text: format!("The edit of {} was not applied: {error}", path.display()),
+                topic: None,
+                partition: None,
+                node: None,
+            },
+        };
+        console.record_events(vec![(now_ms(), event, "observed")]);
+    }
+}
+
 /// Tails the controller's `__eddy_events` on its own clock, so a slow or
 /// moving events leader never holds the cluster view back.
 async fn tail_events(console: Console, mut stopped: watch::Receiver<bool>) {
-    let mut client =
-        Client::new(console.inner.bootstrap.iter().cloned()).with_node_timeout(NODE_TIMEOUT);
+    let mut generation = 0;
+    let mut client = console.poll_client(&mut generation);
     let mut ticker = tokio::time::interval(console.inner.options.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tail = crate::events::Tail::default();
@@ -349,6 +485,9 @@ async fn tail_events(console: Console, mut stopped: watch::Receiver<bool>) {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stopped.changed() => return,
+        }
+        if console.bootstrap_changed(generation) {
+            client = console.poll_client(&mut generation);
         }
         let events = tokio::select! {
             events = tail.poll(&mut client) => events,
@@ -372,8 +511,8 @@ async fn tail_events(console: Console, mut stopped: watch::Receiver<bool>) {
 /// Offsets, sizes and groups with their lag, gathered on their own clock;
 /// lag samples go to the store.
 async fn poll_detail(console: Console, mut stopped: watch::Receiver<bool>) {
-    let mut client =
-        Client::new(console.inner.bootstrap.iter().cloned()).with_node_timeout(NODE_TIMEOUT);
+    let mut generation = 0;
+    let mut client = console.poll_client(&mut generation);
     let mut ticker = tokio::time::interval(console.inner.options.detail_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune = tokio::time::Instant::now() - PRUNE_INTERVAL;
@@ -381,6 +520,9 @@ async fn poll_detail(console: Console, mut stopped: watch::Receiver<bool>) {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stopped.changed() => return,
+        }
+        if console.bootstrap_changed(generation) {
+            client = console.poll_client(&mut generation);
         }
         // A gather of a large cluster makes hundreds of requests: stopping
         // must not wait for it (against stopped nodes it would take minutes).
@@ -484,15 +626,84 @@ impl Console {
     }
 }
 
-/// Metadata, quorum and local processes: what every poll needs.
-async fn gather(console: &Console, client: &mut Client) -> Gathered {
+/// What the poll loop carries from one poll to the next.
+struct PollState {
+    /// A second client, so reassignments are listed while Metadata is asked.
+    reassignments_client: Client,
+    /// The reassignments in flight at the last look.
+    reassignments: Vec<ReassignmentView>,
+    /// Polls until reassignments are listed again.
+    reassignments_due_in: u32,
+    /// The processes as last seen, for polls while an operation holds the
+    /// supervisor (adding or removing a node takes a while).
+    processes: Vec<Process>,
+    config_error: Option<String>,
+}
+
+/// Reassignments are listed every poll while some are in flight, else
+/// every few polls; after a failure (a cluster without the API) rarely.
+const REASSIGNMENTS_IDLE_POLLS: u32 = 4;
+const REASSIGNMENTS_FAILED_POLLS: u32 = 40;
+
+impl PollState {
+    fn new(console: &Console) -> Self {
+        Self {
+            reassignments_client: console.poll_client(&mut 0),
+            reassignments: Vec::new(),
+            reassignments_due_in: 0,
+            processes: Vec::new(),
+            config_error: None,
+        }
+    }
+
+    /// Lists reassignments when due (and right after the user asked for one).
+    async fn reassignments(&mut self, console: &Console) {
+        let asked = console
+            .inner
+            .reassignments_changed
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        if self.reassignments_due_in > 0 && !asked {
+            self.reassignments_due_in -= 1;
+            return;
+        }
+        match self
+            .reassignments_client
+            .list_partition_reassignments()
+            .await
+        {
+            Ok(ongoing) => {
+                self.reassignments = ongoing
+                    .into_iter()
+                    .map(|ongoing| ReassignmentView {
+                        topic: ongoing.topic,
+                        partition: ongoing.partition,
+                        replicas: ongoing.replicas,
+                        adding: ongoing.adding,
+                        removing: ongoing.removing,
+                    })
+                    .collect();
+                self.reassignments_due_in = if self.reassignments.is_empty() {
+                    REASSIGNMENTS_IDLE_POLLS
+                } else {
+                    0
+                };
+            }
+            Err(_) => self.reassignments_due_in = REASSIGNMENTS_FAILED_POLLS,
+        }
+    }
+}
+
+/// Metadata, quorum, reassignments and local processes: what every poll needs.
+async fn gather(console: &Console, client: &mut Client, state: &mut PollState) -> Gathered {
     let mut gathered = Gathered::default();
-    match client.metadata().await {
+    let (metadata, ()) = tokio::join!(client.metadata(), state.reassignments(console));
+    match metadata {
         Ok(metadata) => gathered.metadata = Some(metadata),
         Err(error) => gathered
             .problems
             .push(format!("no node answered Metadata: {error}")),
     }
+    gathered.reassignments = state.reassignments.clone();
     if let Ok(Some(quorum)) = client.describe_quorum().await {
         // Only the quorum's leader knows how far every voter is.
         let leader_address = quorum.leader_id.and_then(|leader| {
@@ -513,17 +724,27 @@ async fn gather(console: &Console, client: &mut Client) -> Gathered {
         }
     }
     if let Some(supervisor) = &console.inner.supervisor {
-        let nodes = supervisor.lock().await.nodes();
-        gathered.processes = nodes
-            .into_iter()
-            .map(|node| Process {
-                id: i32::from(node.id),
-                port: node.port,
-                pid: node.pid,
-                running: matches!(node.state, NodeState::Running | NodeState::Paused),
-                paused: node.state == NodeState::Paused,
-            })
-            .collect();
+        // An operation holding the supervisor (a node being added or
+        // removed) must not freeze the view: the last processes stand in.
+        if let Ok(mut supervisor) = supervisor.try_lock() {
+            state.processes = supervisor
+                .nodes()
+                .into_iter()
+                .map(|node| Process {
+                    id: i32::from(node.id),
+                    port: node.port,
+                    pid: node.pid,
+                    running: matches!(node.state, NodeState::Running | NodeState::Paused),
+                    paused: node.state == NodeState::Paused,
+                    isolated: node.isolated,
+                    throttle_rate: node.throttle_rate,
+                })
+                .collect();
+            state.config_error = supervisor.config_error();
+            console.set_isolated(&state.processes);
+        }
+        gathered.processes = state.processes.clone();
+        gathered.config_error = state.config_error.clone();
     }
     gathered.taken_at_ms = now_ms();
     gathered

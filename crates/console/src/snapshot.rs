@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use eddy_client::{ClusterMetadata, QuorumInfo};
 
 use crate::model::{
-    ClusterSnapshot, GroupSummary, NodeStatus, NodeView, PartitionView, QuorumView, ReplicaRole,
-    ReplicaView, TopicView, VoterView,
+    ClusterSnapshot, GroupSummary, NodeStatus, NodeView, PartitionView, QuorumView, Reassigning,
+    ReassignmentView, ReplicaRole, ReplicaView, TopicView, VoterView,
 };
 
 /// What one poll gathered.
@@ -27,6 +27,10 @@ pub struct Gathered {
     pub sizes: HashMap<String, u64>,
     pub groups: Vec<GroupSummary>,
     pub problems: Vec<String>,
+    /// Partition reassignments in flight.
+    pub reassignments: Vec<ReassignmentView>,
+    /// The local cluster file's last rejected edit.
+    pub config_error: Option<String>,
 }
 
 /// A local node process, as the supervisor sees it.
@@ -37,6 +41,10 @@ pub struct Process {
     pub pid: Option<u32>,
     pub running: bool,
     pub paused: bool,
+    /// Cut off from the other nodes by the supervisor.
+    pub isolated: bool,
+    /// Its replication throttle (bytes per second), when slowed.
+    pub throttle_rate: Option<u64>,
 }
 
 /// Builds the snapshot; `previous` gives throughput (high-watermark moves).
@@ -54,7 +62,13 @@ pub fn build(
         sizes,
         groups,
         problems,
+        reassignments,
+        config_error,
     } = gathered;
+    let moving: HashMap<(&str, i32), &ReassignmentView> = reassignments
+        .iter()
+        .map(|moving| ((moving.topic.as_str(), moving.partition), moving))
+        .collect();
     let metadata = metadata.unwrap_or_else(|| ClusterMetadata {
         answered_by: String::new(),
         cluster_id: None,
@@ -100,6 +114,7 @@ pub fn build(
                 .iter()
                 .map(|partition| {
                     let leader = partition.leader.unwrap_or(-1);
+                    let moving = moving.get(&(topic.name.as_str(), partition.partition));
                     let (log_start_offset, high_watermark) = offsets
                         .get(&(topic.name.clone(), partition.partition))
                         .map_or((None, None), |(start, end)| (Some(*start), Some(*end)));
@@ -119,6 +134,15 @@ pub fn build(
                                     &partition.offline_replicas,
                                     &down,
                                 ),
+                                reassigning: moving.and_then(|moving| {
+                                    if moving.adding.contains(&node_id) {
+                                        Some(Reassigning::Adding)
+                                    } else if moving.removing.contains(&node_id) {
+                                        Some(Reassigning::Removing)
+                                    } else {
+                                        None
+                                    }
+                                }),
                             })
                             .collect(),
                         isr: partition.isr.clone(),
@@ -172,6 +196,8 @@ pub fn build(
         topics,
         groups,
         problems,
+        reassignments,
+        config_error,
     }
 }
 
@@ -207,6 +233,8 @@ fn node_views(
                 is_controller: controller == Some(broker.id),
                 leader_count: 0,
                 replica_count: 0,
+                isolated: false,
+                throttle_rate: None,
             },
         );
     }
@@ -220,7 +248,11 @@ fn node_views(
             is_controller: false,
             leader_count: 0,
             replica_count: 0,
+            isolated: false,
+            throttle_rate: None,
         });
+        node.isolated = process.isolated;
+        node.throttle_rate = process.throttle_rate;
         node.pid = process.pid.filter(|_| process.running);
         node.status = if process.paused {
             NodeStatus::Paused
@@ -276,5 +308,103 @@ fn quorum_view(quorum: &QuorumInfo, nodes: &[NodeView]) -> QuorumView {
         epoch: quorum.leader_epoch,
         healthy: quorum.leader_id.is_some_and(up) && working > quorum.voters.len() / 2,
         voters,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_client::{BrokerInfo, PartitionInfo, TopicInfo};
+
+    use super::*;
+
+    fn broker(id: i32) -> BrokerInfo {
+        BrokerInfo {
+            id,
+            host: "127.0.0.1".into(),
+            port: 19091 + id,
+            rack: None,
+        }
+    }
+
+    fn process(id: i32, isolated: bool, throttle_rate: Option<u64>) -> Process {
+        Process {
+            id,
+            port: 19091 + id as u16,
+            pid: Some(100 + id as u32),
+            running: true,
+            paused: false,
+            isolated,
+            throttle_rate,
+        }
+    }
+
+    #[test]
+    fn moving_replicas_and_node_faults_show_in_the_snapshot() {
+        // orders-0 moves from nodes 1, 2 to nodes 1, 3: 3 catches up, 2 leaves.
+        let gathered = Gathered {
+            metadata: Some(ClusterMetadata {
+                answered_by: "127.0.0.1:19092".into(),
+                cluster_id: Some("c".into()),
+                controller_id: Some(1),
+                brokers: vec![broker(1), broker(2), broker(3)],
+                topics: vec![TopicInfo {
+                    name: "orders".into(),
+                    topic_id: String::new(),
+                    internal: false,
+                    error: None,
+                    partitions: vec![PartitionInfo {
+                        partition: 0,
+                        leader: Some(1),
+                        leader_epoch: 0,
+                        replicas: vec![1, 3, 2],
+                        isr: vec![1, 2],
+                        offline_replicas: Vec::new(),
+                        error: None,
+                    }],
+                }],
+            }),
+            processes: vec![
+                process(1, false, None),
+                process(2, true, None),
+                process(3, false, Some(10_000)),
+            ],
+            reassignments: vec![ReassignmentView {
+                topic: "orders".into(),
+                partition: 0,
+                replicas: vec![1, 3, 2],
+                adding: vec![3],
+                removing: vec![2],
+            }],
+            config_error: Some("nodes: cannot lower".into()),
+            ..Gathered::default()
+        };
+        let snapshot = build(gathered, None, 1);
+        let moving: Vec<(i32, ReplicaRole, Option<Reassigning>)> = snapshot.topics[0].partitions[0]
+            .replicas
+            .iter()
+            .map(|replica| (replica.node_id, replica.role, replica.reassigning))
+            .collect();
+        assert_eq!(
+            moving,
+            vec![
+                (1, ReplicaRole::Leader, None),
+                (3, ReplicaRole::OutOfSync, Some(Reassigning::Adding)),
+                (2, ReplicaRole::Follower, Some(Reassigning::Removing)),
+            ]
+        );
+        let faults: Vec<(i32, bool, Option<u64>)> = snapshot
+            .nodes
+            .iter()
+            .map(|node| (node.id, node.isolated, node.throttle_rate))
+            .collect();
+        assert_eq!(
+            faults,
+            vec![(1, false, None), (2, true, None), (3, false, Some(10_000))]
+        );
+        assert_eq!(snapshot.reassignments.len(), 1);
+        assert_eq!(
+            snapshot.config_error.as_deref(),
+            Some("nodes: cannot lower")
+        );
     }
 }

@@ -58,3 +58,16 @@ export function parseInteger(value: string | number | null | undefined): number 
   const parsed = typeof value === 'number' ? value : Number(value.trim());
   return Number.isInteger(parsed) ? parsed : null;
 }
+
+const RATE_UNITS = ['B/s', 'kB/s', 'MB/s', 'GB/s'];
+
+/** A byte rate as people say it (decimal units, as the rate is set): 10 kB/s. */
+export function formatByteRate(bytes_per_sec: number): string {
+  let value = bytes_per_sec;
+  let unit = 0;
+  while (value >= 1000 && unit < RATE_UNITS.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${decimal.format(value)} ${RATE_UNITS[unit]}`;
+}

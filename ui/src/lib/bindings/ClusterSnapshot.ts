@@ -2,6 +2,7 @@
 import type { GroupSummary } from "./GroupSummary";
 import type { NodeView } from "./NodeView";
 import type { QuorumView } from "./QuorumView";
+import type { ReassignmentView } from "./ReassignmentView";
 import type { TopicView } from "./TopicView";
 
 /**
@@ -23,4 +24,13 @@ controllerId: number | null, quorum: QuorumView | null, nodes: Array<NodeView>, 
 /**
  * Why parts of the snapshot are missing (a node that did not answer).
  */
-problems: Array<string>, };
+problems: Array<string>, 
+/**
+ * Partition reassignments in flight (ListPartitionReassignments).
+ */
+reassignments: Array<ReassignmentView>, 
+/**
+ * Why the last edit of the local cluster's file was not applied, until
+ * a good edit replaces it.
+ */
+configError: string | null, };

@@ -16,4 +16,13 @@ leaderCount: number,
 /**
  * Partition replicas this node hosts.
  */
-replicaCount: number, };
+replicaCount: number, 
+/**
+ * Cut off from the other nodes and the controller (local clusters);
+ * clients still reach it.
+ */
+isolated: boolean, 
+/**
+ * Its replication throttle in bytes per second, when it is slowed.
+ */
+throttleRate: number | null, };

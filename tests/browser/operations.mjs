@@ -1,0 +1,560 @@
+// Cluster operations and fault injection in a real browser against a real
+// 3-node cluster: headless Debian Chromium (playwright-core) drives the
+// console `eddy serve` serves — isolate a node and watch it fenced and
+// explained, heal it; slow a node and heal it; stop the preferred leader of
+// a partition, bring it back and elect preferred leaders until the leader
+// cell returns; reassign a partition with the form and watch its replica
+// cells move; add a node and see its column; remove it again; break the
+// cluster file and see the error shown, then mend it.
+//
+// Usage: node tests/browser/operations.mjs CONSOLE_URL SCREENSHOT_DIR DATA_DIR
+//   CONSOLE_URL: the URL `eddy serve` printed (with its ?token=...).
+//   DATA_DIR: the cluster's data directory (`eddy serve --data`), whose
+//   eddy.toml the last step edits.
+// Prints one line per step and the screenshots' paths. An unmet
+// expectation is printed with its evidence (and SCREENSHOT_DIR/failure.png
+// for the first one); one that later steps depend on ends the run there.
+// Exits non-zero if any expectation was unmet.
+
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
+const VIEWPORT = { width: 1400, height: 850 };
+
+const NODES = 3;
+const PARTITIONS = 3;
+const REPLICATION_FACTOR = 2;
+/** How long one expectation may take to come true, unless it says otherwise. */
+const WAIT_MS = 10_000;
+/** A node cut off is fenced after broker.session.timeout.ms (2 s) plus polls. */
+const FENCE_TIMEOUT_MS = 15_000;
+/** A node healed or restarted is up and back in sync within this. */
+const REJOIN_TIMEOUT_MS = 30_000;
+/** A reassignment of an almost empty partition completes within this. */
+const REASSIGN_TIMEOUT_MS = 30_000;
+/** A new node starts and registers within this. */
+const ADD_TIMEOUT_MS = 45_000;
+const POLL_MS = 100;
+const SETTLE_TIMEOUT_MS = 2000;
+/** The whole run; past it the script names the step that hung and exits. */
+const RUN_TIMEOUT_MS = 200_000;
+const REMEMBERED_CALLS = 40;
+
+const [url, screenshotDir, dataDir] = process.argv.slice(2);
+if (!url || !screenshotDir || !dataDir) {
+  console.error('usage: node tests/browser/operations.mjs CONSOLE_URL SCREENSHOT_DIR DATA_DIR');
+  process.exit(2);
+}
+mkdirSync(screenshotDir, { recursive: true });
+
+const topic = `moves-${Date.now().toString(36)}`;
+const screenshots = [];
+const calls = [];
+const pageErrors = [];
+let currentStep = 'launching the browser';
+const unmet = [];
+
+class Unmet extends Error {}
+
+function expect(condition, what) {
+  if (!condition) throw new Unmet(what);
+}
+
+async function check(page, condition, what) {
+  if (condition) return;
+  console.error(`FAIL ${currentStep}: ${what}`);
+  if (unmet.length === 0) await reportPage(page);
+  unmet.push(`${currentStep}: ${what}`);
+}
+
+function seconds(ms) {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+async function until(what, probe, timeoutMs = WAIT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last !== null && last !== undefined && last !== false) return last;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    if (Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  throw new Unmet(`${what} (not within ${seconds(timeoutMs)}; last seen: ${JSON.stringify(last ?? null)})`);
+}
+
+async function step(name, body) {
+  currentStep = name;
+  const started = Date.now();
+  const unmetBefore = unmet.length;
+  const detail = await body();
+  const outcome = unmet.length === unmetBefore ? 'ok  ' : 'FAIL';
+  console.log(`${outcome} ${name} (${seconds(Date.now() - started)})${detail ? ` — ${detail}` : ''}`);
+}
+
+async function screenshot(page, name) {
+  await page.evaluate(() => {
+    for (const dismiss of document.querySelectorAll('.toast.success button[aria-label="Dismiss"]')) dismiss.click();
+  });
+  await page
+    .waitForFunction(
+      () =>
+        document
+          .getAnimations()
+          .every((animation) => animation.playState !== 'running' || animation.effect?.getComputedTiming().endTime === Infinity),
+      null,
+      { timeout: SETTLE_TIMEOUT_MS },
+    )
+    .catch(() => {});
+  const path = join(screenshotDir, `${name}.png`);
+  await page.screenshot({ path });
+  screenshots.push(path);
+}
+
+async function open(page, label, heading = label) {
+  await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: label, exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
+}
+
+/** Opens the Cluster view showing only the test's topic. */
+async function openCluster(page) {
+  await open(page, 'Cluster');
+  await page.getByLabel('Filter topics').fill(topic);
+}
+
+function nodeColumn(page, nodeId) {
+  return page.locator(`section[data-node-id="${nodeId}"][data-status]`);
+}
+
+/** The node ids hosting a replica of `partition`, in column (node id) order. */
+async function replicasOf(page, partition) {
+  return page
+    .locator(`[data-topic="${topic}"][data-partition="${partition}"][data-role]`)
+    .evaluateAll((cells) => cells.map((cell) => Number(cell.getAttribute('data-node-id'))));
+}
+
+async function leaderOf(page, partition) {
+  const leaders = page.locator(`[data-topic="${topic}"][data-partition="${partition}"][data-role="leader"]`);
+  return (await leaders.count()) === 1 ? Number(await leaders.getAttribute('data-node-id')) : null;
+}
+
+async function roleOf(page, partition, nodeId) {
+  const cell = page.locator(`[data-topic="${topic}"][data-partition="${partition}"][data-node-id="${nodeId}"][data-role]`);
+  return (await cell.count()) === 1 ? cell.getAttribute('data-role') : null;
+}
+
+/** Every node column's id and status. */
+async function nodeStatuses(page) {
+  return page
+    .locator('section[data-node-id][data-status]')
+    .evaluateAll((sections) => sections.map((section) => [Number(section.dataset.nodeId), section.dataset.status]));
+}
+
+async function controllerId(page) {
+  const sections = await page
+    .locator('section[data-node-id][data-status]')
+    .evaluateAll((items) => items.filter((item) => item.querySelector('[title="Active controller"]')).map((item) => Number(item.dataset.nodeId)));
+  return sections[0] ?? null;
+}
+
+/** Texts of the timeline's events, newest first (from the Timeline view). */
+async function timelineTexts(page) {
+  return page.getByRole('list', { name: 'Events' }).locator('li.event .text').allInnerTexts();
+}
+
+/** Waits for a timeline event whose text matches `pattern`; returns its text. */
+async function timelineEvent(page, what, pattern, timeoutMs = WAIT_MS) {
+  await open(page, 'Timeline');
+  const text = await until(what, async () => (await timelineTexts(page)).find((line) => pattern.test(line)) ?? null, timeoutMs);
+  return text;
+}
+
+async function main() {
+  const runStarted = Date.now();
+  const profile = mkdtempSync(join(tmpdir(), 'eddy-browser-ops-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: VIEWPORT,
+    colorScheme: 'light',
+    locale: 'en-US',
+  });
+  const watchdog = setTimeout(() => {
+    console.error(`FAIL the run took over ${seconds(RUN_TIMEOUT_MS)}; hung in: ${currentStep}`);
+    process.exit(1);
+  }, RUN_TIMEOUT_MS);
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(WAIT_MS);
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('response', async (response) => {
+    if (!response.url().endsWith('/api/call')) return;
+    const request = response.request().postData() ?? '';
+    const body = await response.text().catch(() => '');
+    calls.push({ status: response.status(), request, response: body.slice(0, 600) });
+    if (calls.length > REMEMBERED_CALLS) calls.shift();
+  });
+
+  try {
+    await scenario(page);
+  } catch (error) {
+    const reason = error instanceof Unmet ? error.message : (error?.stack ?? String(error));
+    console.error(`FAIL ${currentStep}: ${reason}`);
+    if (unmet.length === 0) await reportPage(page);
+    unmet.push(`${currentStep}: ${reason}`);
+  } finally {
+    clearTimeout(watchdog);
+    await context.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  }
+  console.log(`screenshots:\n${screenshots.map((path) => `  ${path}`).join('\n')}`);
+  if (unmet.length > 0) {
+    console.error(`${unmet.length} expectation(s) unmet after ${seconds(Date.now() - runStarted)}:`);
+    for (const what of unmet) console.error(`  - ${what}`);
+    process.exitCode = 1;
+  } else {
+    console.log(`all steps passed in ${seconds(Date.now() - runStarted)}`);
+  }
+}
+
+async function reportPage(page) {
+  const failurePath = join(screenshotDir, 'failure.png');
+  await page
+    .screenshot({ path: failurePath, fullPage: true })
+    .then(() => console.error(`  screenshot: ${failurePath}`))
+    .catch(() => {});
+  const shown = await page
+    .locator('[role="alert"], .toast')
+    .allInnerTexts()
+    .catch(() => []);
+  if (shown.length > 0) console.error(`  the page shows: ${JSON.stringify(shown)}`);
+  if (pageErrors.length > 0) console.error(`  page errors: ${JSON.stringify(pageErrors)}`);
+  const failedCalls = calls.filter((call) => call.status !== 200 || call.response.includes('"error"'));
+  for (const call of failedCalls.slice(-5)) {
+    console.error(`  failed call: ${call.request} → HTTP ${call.status} ${call.response}`);
+  }
+  for (const call of calls.slice(-5)) console.error(`  recent call: ${call.request} → HTTP ${call.status} ${call.response}`);
+}
+
+async function scenario(page) {
+  await step(`console loads with ${NODES} nodes up; create ${topic} (${PARTITIONS} partitions, RF ${REPLICATION_FACTOR})`, async () => {
+    await page.goto(url);
+    await page.getByRole('heading', { level: 1, name: 'Cluster', exact: true }).waitFor();
+    await until(`${NODES} node columns with status up`, async () =>
+      (await page.locator('section[data-node-id][data-status="up"]').count()) === NODES,
+    20_000);
+    await open(page, 'Topics');
+    await page.getByRole('button', { name: 'Create topic', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Create topic' });
+    await dialog.getByLabel('Topic name').fill(topic);
+    await dialog.getByLabel('Partitions').fill(String(PARTITIONS));
+    await dialog.getByLabel('Replication factor').fill(String(REPLICATION_FACTOR));
+    await dialog.getByRole('button', { name: 'Create topic' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await openCluster(page);
+    const placement = [];
+    for (let partition = 0; partition < PARTITIONS; partition++) {
+      const replicas = await until(`${REPLICATION_FACTOR} replica cells and a leader for ${topic}-${partition}`, async () => {
+        const replicas = await replicasOf(page, partition);
+        return replicas.length === REPLICATION_FACTOR && (await leaderOf(page, partition)) !== null ? replicas : null;
+      });
+      placement.push(`p${partition}→${replicas.join(',')}`);
+    }
+    return placement.join(' ');
+  });
+
+  // A node that is not the controller: isolating the controller moves the
+  // quorum's leadership too, which is another lesson.
+  const controller = await controllerId(page);
+  const statuses = await nodeStatuses(page);
+  const isolated = statuses.map(([id]) => id).find((id) => id !== controller) ?? 1;
+
+  await step(`isolate node ${isolated} from the UI; it shows as isolated, gets fenced, and the timeline explains it`, async () => {
+    await openCluster(page);
+    await nodeColumn(page, isolated).locator('button[data-action="isolate"]').click();
+    await until(`node ${isolated}'s column shows data-fault="isolated"`, async () =>
+      (await nodeColumn(page, isolated).getAttribute('data-fault')) === 'isolated',
+    );
+    const fencedStarted = Date.now();
+    const status = await until(
+      `node ${isolated} shows as fenced (cut off from the controller, it cannot heartbeat)`,
+      async () => {
+        const status = await nodeColumn(page, isolated).getAttribute('data-status');
+        return status === 'fenced' ? status : null;
+      },
+      FENCE_TIMEOUT_MS,
+    ).catch(async (error) => {
+      await check(page, false, error.message);
+      return await nodeColumn(page, isolated).getAttribute('data-status');
+    });
+    const fencedMs = Date.now() - fencedStarted;
+    await screenshot(page, 'operations-isolated');
+    const explanation = await timelineEvent(
+      page,
+      `a timeline event saying node ${isolated} was isolated`,
+      new RegExp(`You isolated node ${isolated}: it can no longer reach the other nodes or the controller`),
+    );
+    const fenced = (await timelineTexts(page)).find((line) => new RegExp(`node ${isolated}\\b.*fenced|fenced.*node ${isolated}\\b`, 'i').test(line));
+    await screenshot(page, 'operations-timeline-isolated');
+    return `status ${status} after ${seconds(fencedMs)}; "${explanation}"${fenced ? `; "${fenced}"` : ''}`;
+  });
+
+  await step(`heal node ${isolated}; it is up again and its fault is gone`, async () => {
+    await openCluster(page);
+    await nodeColumn(page, isolated).locator('button[data-action="heal"]').click();
+    const started = Date.now();
+    await until(`node ${isolated}'s column without data-fault`, async () =>
+      (await nodeColumn(page, isolated).getAttribute('data-fault')) === null,
+    );
+    await until(`node ${isolated} shows status up`, async () =>
+      (await nodeColumn(page, isolated).getAttribute('data-status')) === 'up',
+    REJOIN_TIMEOUT_MS);
+    const upMs = Date.now() - started;
+    const explanation = await timelineEvent(page, `a timeline event saying node ${isolated} was healed`, new RegExp(`You healed node ${isolated}`));
+    return `up ${seconds(upMs)} after heal; "${explanation}"`;
+  });
+
+  await step(`slow node ${isolated} to 10 kB/s with the dialog, then heal it`, async () => {
+    await openCluster(page);
+    await nodeColumn(page, isolated).locator('button[data-action="slow"]').click();
+    const dialog = page.getByRole('dialog', { name: `Slow node ${isolated}` });
+    await dialog.getByLabel('Rate').fill('10');
+    await dialog.getByLabel('Unit').selectOption({ label: 'kB/s' });
+    await dialog.locator('button[data-action="confirm-slow"]').click();
+    await dialog.waitFor({ state: 'detached' });
+    await until(`node ${isolated}'s column shows data-fault="slow" and its rate`, async () =>
+      (await nodeColumn(page, isolated).getAttribute('data-fault')) === 'slow' &&
+      (await nodeColumn(page, isolated).innerText()).includes('10 kB/s'),
+    );
+    await screenshot(page, 'operations-slowed');
+    const explanation = await timelineEvent(
+      page,
+      `a timeline event saying node ${isolated} was slowed`,
+      new RegExp(`You slowed node ${isolated}'s replication to 10 kB/s`),
+    );
+    await openCluster(page);
+    await nodeColumn(page, isolated).locator('button[data-action="heal"]').click();
+    await until(`node ${isolated}'s column without data-fault after heal`, async () =>
+      (await nodeColumn(page, isolated).getAttribute('data-fault')) === null,
+    );
+    return `"${explanation}"`;
+  });
+
+  let preferred = 0;
+  await step(`stop the preferred leader of ${topic}-0, restart it, elect preferred leaders; the leader cell returns`, async () => {
+    await openCluster(page);
+    const order = await page.locator(`[role="rowheader"][data-topic="${topic}"][data-partition="0"]`).getAttribute('data-replicas');
+    preferred = Number(order?.split(',')[0]);
+    expect(Number.isInteger(preferred), `${topic}-0's replicas in order (preferred first): ${order}`);
+    const elect = async () => {
+      await page.locator('button[data-action="elect-preferred"]').click();
+      const toast = page.locator('.toast', { hasText: /Preferred leaders elected|No leader needed to change|Could not elect/ }).last();
+      await toast.waitFor();
+      return toast.innerText();
+    };
+    if ((await leaderOf(page, 0)) !== preferred) {
+      await elect();
+      await until(`node ${preferred}, the preferred replica, leads ${topic}-0`, async () => (await leaderOf(page, 0)) === preferred);
+    }
+    await page.getByRole('button', { name: `Stop node ${preferred}`, exact: true }).click();
+    const moved = await until(`the leader of ${topic}-0 moves off node ${preferred}`, async () => {
+      const leader = await leaderOf(page, 0);
+      return leader !== null && leader !== preferred ? leader : null;
+    }, 20_000);
+    await until(`node ${preferred} shows down`, async () => (await nodeColumn(page, preferred).getAttribute('data-status')) === 'down', 20_000);
+    await page.getByRole('button', { name: `Restart node ${preferred}`, exact: true }).click();
+    await until(`node ${preferred} in sync again for ${topic}-0 (or leading it)`, async () => {
+      const role = await roleOf(page, 0, preferred);
+      return role === 'follower' || role === 'leader';
+    }, REJOIN_TIMEOUT_MS);
+    let outcome = 'returned on its own (automatic rebalancing) before the button was needed';
+    if ((await leaderOf(page, 0)) !== preferred) {
+      const said = await elect();
+      outcome = `returned after Elect preferred leaders (${JSON.stringify(said)})`;
+    }
+    await until(`the leader cell of ${topic}-0 back on node ${preferred}`, async () => (await leaderOf(page, 0)) === preferred, 15_000);
+    await screenshot(page, 'operations-preferred-leader');
+    return `node ${preferred} → node ${moved} → node ${preferred}: ${outcome}`;
+  });
+
+  await step(`reassign ${topic}-1 with the form; its replica cells move`, async () => {
+    await openCluster(page);
+    const before = await replicasOf(page, 1);
+    const nodes = (await nodeStatuses(page)).map(([id]) => id);
+    const free = nodes.find((id) => !before.includes(id));
+    expect(free !== undefined, `a node without a replica of ${topic}-1 (replicas ${before}, nodes ${nodes})`);
+    const leaving = before.find((id) => id !== before[0]) ?? before[0];
+    const target = [...before.filter((id) => id !== leaving), free];
+    await page.getByRole('button', { name: `Reassign ${topic}-1`, exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Reassign a partition' });
+    await dialog.locator(`input[type="checkbox"][data-node-id="${free}"]`).check();
+    await dialog.locator(`input[type="checkbox"][data-node-id="${leaving}"]`).uncheck();
+    await dialog.locator('button[data-action="confirm-reassign"]').click();
+    await dialog.waitFor({ state: 'detached' });
+    const seenMoving = new Set();
+    const after = await until(
+      `${topic}-1's replica cells on nodes ${[...target].sort().join(',')}`,
+      async () => {
+        for (const state of await page
+          .locator(`[data-topic="${topic}"][data-partition="1"][data-reassigning]`)
+          .evaluateAll((cells) => cells.map((cell) => `${cell.dataset.nodeId}:${cell.dataset.reassigning}`)))
+          seenMoving.add(state);
+        if ((await page.getByRole('region', { name: 'Reassignments in flight' }).count()) > 0) seenMoving.add('listed in flight');
+        const replicas = await replicasOf(page, 1);
+        const done = replicas.length === target.length && target.every((id) => replicas.includes(id));
+        return done && (await leaderOf(page, 1)) !== null ? replicas : null;
+      },
+      REASSIGN_TIMEOUT_MS,
+    );
+    await screenshot(page, 'operations-reassigned');
+    const explanation = await timelineEvent(page, `a timeline event explaining the move of ${topic}-1`, new RegExp(`You asked to move ${topic}-1`));
+    const inFlight = seenMoving.size > 0 ? `in flight seen: ${[...seenMoving].join(' ')}` : 'too quick to see in flight';
+    return `${before.join(',')} → ${after.join(',')} (${inFlight}); "${explanation}"`;
+  });
+
+  await step(`drag a replica of ${topic}-2 onto another node's column; the form opens with it moved, and it moves`, async () => {
+    await openCluster(page);
+    const before = await replicasOf(page, 2);
+    const nodes = (await nodeStatuses(page)).map(([id]) => id);
+    const free = nodes.find((id) => !before.includes(id));
+    expect(free !== undefined, `a node without a replica of ${topic}-2 (replicas ${before}, nodes ${nodes})`);
+    const order = (await page.locator(`[role="rowheader"][data-topic="${topic}"][data-partition="2"]`).getAttribute('data-replicas'))
+      .split(',')
+      .map(Number);
+    // The last replica in order: not the preferred leader.
+    const from = order.at(-1);
+    const target = order.map((id) => (id === from ? free : id));
+    const source = page.locator(`[data-topic="${topic}"][data-partition="2"][data-node-id="${from}"][data-role]`);
+    const drop = page.locator(`[data-row-topic="${topic}"][data-row-partition="2"] [data-column-node="${free}"]`);
+    await source.dragTo(drop);
+    const dialog = page.getByRole('dialog', { name: 'Reassign a partition' });
+    await dialog.waitFor();
+    const ticked = await dialog
+      .locator('input[type="checkbox"][data-node-id]')
+      .evaluateAll((boxes) => boxes.filter((box) => box.checked).map((box) => Number(box.dataset.nodeId)));
+    expect(
+      ticked.length === target.length && target.every((id) => ticked.includes(id)),
+      `the form opened with nodes ${target} ticked (node ${from} replaced by node ${free}): ${ticked}`,
+    );
+    await dialog.locator('button[data-action="confirm-reassign"]').click();
+    await dialog.waitFor({ state: 'detached' });
+    const after = await until(
+      `${topic}-2's replica cells on nodes ${[...target].sort().join(',')}`,
+      async () => {
+        const replicas = await replicasOf(page, 2);
+        const done = replicas.length === target.length && target.every((id) => replicas.includes(id));
+        return done && (await leaderOf(page, 2)) !== null ? replicas : null;
+      },
+      REASSIGN_TIMEOUT_MS,
+    );
+    return `dragged node ${from}'s replica to node ${free}: ${before.join(',')} → ${after.join(',')}`;
+  });
+
+  let added = 0;
+  await step('add a node from the toolbar; a 4th node column appears, up', async () => {
+    await openCluster(page);
+    const before = (await nodeStatuses(page)).map(([id]) => id);
+    await page.locator('button[data-action="add-node"]').click();
+    const started = Date.now();
+    added = await until(
+      `a ${NODES + 1}th node column with status up`,
+      async () => {
+        const now = await nodeStatuses(page);
+        const fresh = now.find(([id, status]) => !before.includes(id) && status === 'up');
+        return now.length === NODES + 1 && fresh ? fresh[0] : null;
+      },
+      ADD_TIMEOUT_MS,
+    );
+    const addMs = Date.now() - started;
+    await screenshot(page, 'operations-added-node');
+    return `node ${added} up ${seconds(addMs)} after the click`;
+  });
+
+  await step(`move ${topic}-0 onto node ${added} with the form; its cell appears in the new column`, async () => {
+    await openCluster(page);
+    const before = await replicasOf(page, 0);
+    const leaving = before.find((id) => id !== preferred) ?? before[0];
+    const target = [...before.filter((id) => id !== leaving), added];
+    await page.getByRole('button', { name: `Reassign ${topic}-0`, exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Reassign a partition' });
+    await dialog.locator(`input[type="checkbox"][data-node-id="${added}"]`).check();
+    await dialog.locator(`input[type="checkbox"][data-node-id="${leaving}"]`).uncheck();
+    await dialog.locator('button[data-action="confirm-reassign"]').click();
+    await dialog.waitFor({ state: 'detached' });
+    const after = await until(
+      `${topic}-0's replica cells on nodes ${[...target].sort().join(',')}`,
+      async () => {
+        const replicas = await replicasOf(page, 0);
+        const done = replicas.length === target.length && target.every((id) => replicas.includes(id));
+        return done && (await roleOf(page, 0, added)) !== 'out-of-sync' ? replicas : null;
+      },
+      REASSIGN_TIMEOUT_MS,
+    );
+    return `${before.join(',')} → ${after.join(',')}`;
+  });
+
+  await step(`remove node ${added} (confirmation, progress); its replicas move away and its column goes`, async () => {
+    await openCluster(page);
+    await nodeColumn(page, added).locator('button[data-action="remove"]').click();
+    const dialog = page.getByRole('dialog', { name: `Remove node ${added}?` });
+    await dialog.locator('button[data-action="confirm-remove"]').click();
+    const started = Date.now();
+    const progress = new Set();
+    await until(
+      `node ${added}'s column gone`,
+      async () => {
+        for (const text of await page.locator('.progress-list .item').allInnerTexts()) progress.add(text.replace(/\s+/g, ' ').trim());
+        return (await nodeColumn(page, added).count()) === 0;
+      },
+      ADD_TIMEOUT_MS,
+    );
+    const replicas = await until(`${topic}-0 with ${REPLICATION_FACTOR} replicas, none on node ${added}`, async () => {
+      const replicas = await replicasOf(page, 0);
+      return replicas.length === REPLICATION_FACTOR && !replicas.includes(added) ? replicas : null;
+    });
+    const explanation = await timelineEvent(page, `a timeline event saying node ${added} is removed`, new RegExp(`Node ${added} is removed`));
+    const shown = progress.size > 0 ? `progress shown: ${[...progress].map((text) => JSON.stringify(text)).join(', ')}` : 'too quick for a progress bar';
+    return `gone ${seconds(Date.now() - started)} after confirming; ${topic}-0 now on ${replicas.join(',')}; ${shown}; "${explanation}"`;
+  });
+
+  await step('an invalid edit of the cluster file changes nothing and shows its error; mending it clears the error', async () => {
+    await openCluster(page);
+    const file = join(dataDir, 'eddy.toml');
+    const good = readFileSync(file, 'utf8');
+    const nodesBefore = (await nodeStatuses(page)).length;
+    // As an editor saves: a new file renamed over the old one.
+    const save = (text) => {
+      writeFileSync(`${file}.saving`, text);
+      renameSync(`${file}.saving`, file);
+    };
+    save(good.replace(/^nodes\s*=.*$/m, 'nodes = "many"'));
+    const banner = page.locator('[data-config-error]');
+    const error = await until('the cluster file error shown in the Cluster view', async () =>
+      (await banner.count()) > 0 ? banner.innerText() : null,
+    );
+    await screenshot(page, 'operations-config-error');
+    const nodesAfter = (await nodeStatuses(page)).length;
+    await check(page, nodesAfter === nodesBefore, `the bad edit changed no node: ${nodesBefore} columns before, ${nodesAfter} after`);
+    save(good);
+    await until('the error gone once the file is mended', async () => (await banner.count()) === 0);
+    return `"${error.replace(/\s+/g, ' ').trim()}"`;
+  });
+}
+
+await main();

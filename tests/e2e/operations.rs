@@ -10,6 +10,8 @@
 //! - dynamic broker configs (IncrementalAlterConfigs on the cluster-wide
 //!   default): a new default applies to the next topic, a bad value is
 //!   refused and changes nothing.
+//! - reassignment traffic throttled with Kafka's replication throttles: the
+//!   move waits for the throttled copy and completes once it is lifted.
 
 mod support;
 
@@ -669,5 +671,79 @@ fn kafka_auto_create(bootstrap: &str, topic: &str) {
         }),
         ApiKey::Metadata,
         12,
+    );
+}
+
+/// A reassignment whose new replica is throttled (Kafka's way: the topic's
+/// `follower.replication.throttled.replicas` and the node's
+/// `follower.replication.throttled.rate`) stays in flight while the copy
+/// crawls, and completes once the throttle is lifted.
+#[test]
+fn a_throttled_reassignment_waits_for_its_copy_and_completes_when_the_throttle_lifts() {
+    let cluster = Cluster::start(3, &["auto.leader.rebalance.enable=false"]);
+    let topic = "throttled-move";
+    create_assigned_topic(&cluster, topic, &[&[1, 2]]);
+    let mut client = admin(&cluster);
+    // 2 MiB of records: 40 s of copying at 50 kB/s.
+    for _ in 0..8 {
+        let records = (0..64)
+            .map(|index| eddy_client::NewRecord::new(None::<Vec<u8>>, vec![index as u8; 4096]))
+            .collect();
+        run(client.produce(topic, Some(0), records, -1)).expect("produce 256 KiB");
+    }
+    run(client.alter_broker_configs(
+        Some(3),
+        &BTreeMap::from([(
+            "follower.replication.throttled.rate".to_string(),
+            "50000".to_string(),
+        )]),
+        &[],
+        false,
+    ))
+    .expect("throttle node 3");
+    run(client.alter_topic_configs(
+        topic,
+        BTreeMap::from([(
+            "follower.replication.throttled.replicas".to_string(),
+            "0:3".to_string(),
+        )]),
+        Vec::new(),
+    ))
+    .expect("throttle replica 0:3");
+    let outcome = run(
+        client.alter_partition_reassignments(&[PartitionReassignment {
+            topic: topic.to_string(),
+            partition: 0,
+            replicas: Some(vec![1, 2, 3]),
+        }]),
+    )
+    .expect("AlterPartitionReassignments");
+    assert!(outcome.values().all(Result::is_ok), "{outcome:?}");
+
+    std::thread::sleep(Duration::from_secs(3));
+    let in_flight = run(client.list_partition_reassignments()).expect("list reassignments");
+    assert_eq!(
+        in_flight,
+        [OngoingReassignment {
+            topic: topic.to_string(),
+            partition: 0,
+            replicas: vec![1, 2, 3],
+            adding: vec![3],
+            removing: vec![],
+        }],
+        "the throttled copy is still under way after 3 s"
+    );
+
+    let lifted = Instant::now();
+    run(client.alter_topic_configs(
+        topic,
+        BTreeMap::new(),
+        vec!["follower.replication.throttled.replicas".to_string()],
+    ))
+    .expect("lift the throttle");
+    wait_for_replicas(&cluster, &mut client, topic, 0, &[1, 2, 3]);
+    println!(
+        "throttled reassignment completed {:?} after the throttle was lifted",
+        lifted.elapsed()
     );
 }

@@ -389,6 +389,36 @@ fn reassignment_requests_are_checked_per_partition() {
 }
 
 #[test]
+fn reordering_the_replicas_makes_the_new_first_one_the_preferred_leader() {
+    // Automatic rebalancing off: only the API moves leadership here.
+    let cluster = Cluster::start(3, &["auto.leader.rebalance.enable=false"]);
+    let topic = "reordered";
+    create_assigned_topic(&cluster, topic, &[&[1, 2, 3]]);
+    let mut client = admin(&cluster);
+    let outcome = run(
+        client.alter_partition_reassignments(&[PartitionReassignment {
+            topic: topic.to_string(),
+            partition: 0,
+            replicas: Some(vec![2, 1, 3]),
+        }]),
+    )
+    .expect("AlterPartitionReassignments");
+    assert!(
+        outcome.values().all(Result::is_ok),
+        "the reorder is accepted: {outcome:?}"
+    );
+    // Nothing to copy: the new order is in place at once.
+    wait_for_replicas(&cluster, &mut client, topic, 0, &[2, 1, 3]);
+    let preferred = (topic.to_string(), 0);
+    let outcome = run(client.elect_leaders(ElectionType::Preferred, Some(vec![preferred.clone()])))
+        .expect("ElectLeaders");
+    assert_eq!(outcome[&preferred], Ok(()), "{outcome:?}");
+    cluster
+        .wait_for_agreed_partition(topic, 0, PARTITION_TIMEOUT, |leader, _, _| leader == 2)
+        .expect("node 2, now the preferred replica, leads");
+}
+
+#[test]
 fn elect_leaders_gives_leadership_back_to_the_preferred_replica() {
     // Automatic rebalancing off: only the API moves leadership back here.
     let mut cluster = Cluster::start(3, &["auto.leader.rebalance.enable=false"]);

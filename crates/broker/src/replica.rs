@@ -177,25 +177,43 @@ impl Partition {
         if !newer {
             return false;
         }
-        if changed && assignment.leader == node_id {
-            // A new leadership: followers start from scratch, and are
-            // presumed caught up now so that none is dropped at once.
-            let now = now_ms();
+        // A follower starts from scratch: its log end offset is unknown
+        // (so it joins the ISR only once it fetches up to the high
+        // watermark), and it is presumed caught up now so that none is
+        // dropped at once.
+        let now = now_ms();
+        let fresh = FollowerProgress {
+            log_end_offset: -1,
+            last_caught_up_ms: now,
+            previous_fetch_leader_end: -1,
+            previous_fetch_ms: now,
+        };
+        if assignment.leader == node_id && !changed {
+            // Same leadership: a reassignment may have changed the replicas
+            // at the same leader epoch. Only followers that stay keep their
+            // progress; one added (perhaps removed and re-added, its log
+            // deleted in between) starts from scratch.
+            let previous = &state.assignment.replicas;
             state.followers = assignment
                 .replicas
                 .iter()
                 .filter(|&&replica| replica != node_id)
                 .map(|&replica| {
-                    (
-                        replica,
-                        FollowerProgress {
-                            log_end_offset: -1,
-                            last_caught_up_ms: now,
-                            previous_fetch_leader_end: -1,
-                            previous_fetch_ms: now,
-                        },
-                    )
+                    let kept = previous
+                        .contains(&replica)
+                        .then(|| state.followers.get(&replica).copied())
+                        .flatten();
+                    (replica, kept.unwrap_or(fresh))
                 })
+                .collect();
+        }
+        if changed && assignment.leader == node_id {
+            // A new leadership: every follower starts from scratch.
+            state.followers = assignment
+                .replicas
+                .iter()
+                .filter(|&&replica| replica != node_id)
+                .map(|&replica| (replica, fresh))
                 .collect();
             state.isr_change_in_flight = false;
             if let Err(error) = lock(&self.log).assign_leader_epoch(assignment.leader_epoch) {
@@ -356,5 +374,81 @@ impl Partition {
                 Err(_) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use eddy_log::LogConfig;
+    use eddy_protocol::records::{Compression, Record, RecordBatch};
+
+    use super::*;
+
+    const LAG_MAX_MS: i64 = 30_000;
+
+    fn batch(count: usize) -> Bytes {
+        let records = (0..count)
+            .map(|i| Record {
+                offset_delta: i as i32,
+                value: Some(Bytes::from_static(b"value")),
+                ..Record::default()
+            })
+            .collect();
+        RecordBatch::new(0, 1_000, records)
+            .encode(Compression::None)
+            .expect("encode")
+    }
+
+    fn assignment(partition_epoch: i32, replicas: &[i32], isr: &[i32]) -> Assignment {
+        Assignment {
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_removed_and_re_added_follower_rejoins_the_isr_only_after_fetching_up_to_the_high_watermark()
+     {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open log");
+        let partition = Partition::new("orders", 1, log);
+        partition.apply_assignment(1, assignment(0, &[1, 2, 3], &[1, 2, 3]));
+        lock(&partition.log)
+            .append(batch(3), 0, now_ms())
+            .expect("append");
+        partition.record_follower_fetch(2, 3);
+        partition.record_follower_fetch(3, 3);
+        partition.advance_high_watermark();
+        assert_eq!(partition.high_watermark(), 3);
+        assert_eq!(partition.wanted_isr(1, LAG_MAX_MS), None);
+
+        // Node 3 is reassigned away (it leaves the ISR and deletes its
+        // log); a fetch it sent before noticing still arrives.
+        partition.apply_assignment(1, assignment(1, &[1, 2], &[1, 2]));
+        partition.record_follower_fetch(3, 3);
+        assert_eq!(partition.wanted_isr(1, LAG_MAX_MS), None);
+
+        // Re-added at the same leader epoch, with an empty log: not in sync
+        // until it has fetched up to the high watermark.
+        partition.apply_assignment(1, assignment(2, &[1, 2, 3], &[1, 2]));
+        assert_eq!(partition.wanted_isr(1, LAG_MAX_MS), None);
+        partition.record_follower_fetch(3, 0);
+        assert_eq!(partition.wanted_isr(1, LAG_MAX_MS), None);
+        partition.record_follower_fetch(3, 3);
+        let wanted = partition.wanted_isr(1, LAG_MAX_MS).expect("node 3 rejoins");
+        assert_eq!(wanted.isr, vec![1, 2, 3]);
+
+        // Node 2 stayed a replica throughout and kept its progress: the
+        // high watermark follows its fetches.
+        lock(&partition.log)
+            .append(batch(2), 0, now_ms())
+            .expect("append");
+        partition.record_follower_fetch(2, 5);
+        assert!(partition.advance_high_watermark());
+        assert_eq!(partition.high_watermark(), 5);
     }
 }

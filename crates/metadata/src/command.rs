@@ -1225,39 +1225,91 @@ impl Applier<'_> {
                 return invalid(format!("node {replica} is not registered"));
             }
         }
-        let current = partition.replicas.clone();
-        let removing = without(&current, target);
-        let adding = without(target, &current);
+        // Kafka computes a reassignment from the replicas before any move in
+        // flight: replacing a move does not keep the replicas it was adding.
+        let original = without(&partition.replicas, &partition.adding_replicas);
+        let removing = without(&original, target);
+        let adding = without(target, &original);
+        // Replicas the move in flight was adding and the new target drops.
+        let dropped = without(&partition.adding_replicas, target);
+        let replaced = partition
+            .is_reassigning()
+            .then(|| without(&partition.replicas, &partition.removing_replicas));
         if adding.is_empty() && removing.is_empty() {
-            if partition.is_reassigning() {
-                // The replicas in flight are the new target: nothing is left
-                // to copy or remove.
-                partition.adding_replicas.clear();
-                partition.removing_replicas.clear();
-                partition.partition_epoch += 1;
-                let leader = partition.leader;
-                self.event(
-                    "reassignment_completed",
-                    format!(
-                        "{topic}-{index}: reassignment complete; replicas {target:?}, leader node {leader}"
-                    ),
-                    Some(topic),
-                    Some(index),
-                    None,
-                );
-                self.store_partition(topic, index, partition);
+            // The original replicas, maybe in a new order: nothing to copy
+            // or remove, so the change completes at once.
+            if replaced.is_none() && partition.replicas == target {
+                return Ok(());
             }
+            partition.replicas = target.to_vec();
+            partition.adding_replicas.clear();
+            partition.removing_replicas.clear();
+            partition.partition_epoch += 1;
+            if !dropped.is_empty() {
+                self.drop_adding_replicas(
+                    topic,
+                    index,
+                    &mut partition,
+                    &original,
+                    &dropped,
+                    "replace the reassignment",
+                )?;
+            }
+            let order = if original == target {
+                String::new()
+            } else {
+                format!(
+                    "replica order is now {target:?}; node {} is the preferred leader",
+                    target[0]
+                )
+            };
+            let text = if replaced.is_some() {
+                let leader = match partition.leader {
+                    NO_LEADER => "no leader".to_string(),
+                    leader => format!("leader node {leader}"),
+                };
+                let left = if dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} left)", nodes(&dropped))
+                };
+                let order = if order.is_empty() {
+                    order
+                } else {
+                    format!("; {order}")
+                };
+                format!(
+                    "{topic}-{index}: reassignment complete; replicas {target:?}, {leader}{left}{order}"
+                )
+            } else {
+                format!("{topic}-{index}: {order}")
+            };
+            self.event(
+                "reassignment_completed",
+                text,
+                Some(topic),
+                Some(index),
+                None,
+            );
+            self.store_partition(topic, index, partition);
             return Ok(());
         }
         let mut replicas = target.to_vec();
         replicas.extend(&removing);
-        let replaced = partition
-            .is_reassigning()
-            .then(|| without(&partition.replicas, &partition.removing_replicas));
         partition.replicas = replicas;
         partition.adding_replicas = adding.clone();
         partition.removing_replicas = removing.clone();
         partition.partition_epoch += 1;
+        if !dropped.is_empty() {
+            self.drop_adding_replicas(
+                topic,
+                index,
+                &mut partition,
+                &original,
+                &dropped,
+                "replace the reassignment",
+            )?;
+        }
         let plan = match (adding.is_empty(), removing.is_empty()) {
             (false, false) => format!(
                 "{} will copy the log before {} {}",
@@ -1276,7 +1328,15 @@ impl Applier<'_> {
             ),
         };
         let replacing = replaced
-            .map(|old| format!(" (replacing the reassignment to {old:?})"))
+            .map(|old| {
+                let stopped = if dropped.is_empty() {
+                    String::new()
+                } else {
+                    let verb = if dropped.len() == 1 { "stops" } else { "stop" };
+                    format!("; {} {verb} copying", nodes(&dropped))
+                };
+                format!(" (replacing the reassignment to {old:?}{stopped})")
+            })
             .unwrap_or_default();
         self.event(
             "reassignment_started",
@@ -1301,7 +1361,46 @@ impl Applier<'_> {
         let target = without(&partition.replicas, &partition.removing_replicas);
         let adding = partition.adding_replicas.clone();
         let original = without(&partition.replicas, &adding);
-        let mut isr = without(&partition.isr, &adding);
+        partition.replicas = original.clone();
+        partition.adding_replicas.clear();
+        partition.removing_replicas.clear();
+        partition.partition_epoch += 1;
+        self.drop_adding_replicas(topic, index, &mut partition, &original, &adding, "cancel")?;
+        let stopped = if adding.is_empty() {
+            String::new()
+        } else {
+            format!("; {} stop copying and delete their copies", nodes(&adding))
+        };
+        self.event(
+            "reassignment_cancelled",
+            format!(
+                "{topic}-{index}: reassignment to {target:?} cancelled; replicas are back to {original:?}{stopped}"
+            ),
+            Some(topic),
+            Some(index),
+            None,
+        );
+        self.store_partition(topic, index, partition);
+        Ok(())
+    }
+
+    /// Takes `dropped`, replicas a cancelled or replaced reassignment was
+    /// adding, out of the ISR of `partition` (whose replicas are already the
+    /// new ones, without them). With no replica left in sync, a live one of
+    /// the `original` replicas (those before the reassignment) is elected
+    /// uncleanly where the topic allows it, else `action` fails; a leader no
+    /// longer in sync hands over to the first in-sync replica. The caller
+    /// has bumped the partition epoch.
+    fn drop_adding_replicas(
+        &mut self,
+        topic: &str,
+        index: i32,
+        partition: &mut PartitionState,
+        original: &[i32],
+        dropped: &[i32],
+        action: &str,
+    ) -> Result<(), CommandError> {
+        let mut isr = without(&partition.isr, dropped);
         let mut unclean = false;
         if isr.is_empty() {
             let allowed = self
@@ -1322,33 +1421,37 @@ impl Applier<'_> {
                     return Err(CommandError::new(
                         ErrorCode::InvalidReplicaAssignment,
                         format!(
-                            "{topic}-{index}: cannot cancel: none of the original replicas {original:?} is in sync, and going back would need an unclean leader election"
+                            "{topic}-{index}: cannot {action}: none of the original replicas {original:?} is in sync, and going back would need an unclean leader election"
                         ),
                     ));
                 }
             }
         }
-        partition.replicas = original.clone();
         partition.isr = isr.clone();
-        partition.adding_replicas.clear();
-        partition.removing_replicas.clear();
-        partition.partition_epoch += 1;
         let leader = partition.leader;
         if leader == NO_LEADER || !isr.contains(&leader) {
-            let next = original
+            let next = partition
+                .replicas
                 .iter()
                 .copied()
                 .find(|&replica| isr.contains(&replica) && self.is_eligible(replica));
+            let past = if action == "cancel" {
+                "cancelled"
+            } else {
+                "replaced"
+            };
             match next {
                 Some(next) => {
                     let why = if unclean {
-                        "it was not in sync (the cancelled reassignment left no original replica in sync; records may be lost)".to_string()
+                        format!(
+                            "it was not in sync (the {past} reassignment left no original replica in sync; records may be lost)"
+                        )
                     } else if leader == NO_LEADER {
                         "it was in sync".to_string()
                     } else {
-                        format!("it was in sync (the cancelled reassignment removed node {leader})")
+                        format!("it was in sync (the {past} reassignment removed node {leader})")
                     };
-                    self.set_leader(topic, index, &mut partition, next, &why);
+                    self.set_leader(topic, index, partition, next, &why);
                 }
                 None if leader != NO_LEADER => {
                     partition.leader = NO_LEADER;
@@ -1366,21 +1469,6 @@ impl Applier<'_> {
                 None => {}
             }
         }
-        let stopped = if adding.is_empty() {
-            String::new()
-        } else {
-            format!("; {} stop copying and delete their copies", nodes(&adding))
-        };
-        self.event(
-            "reassignment_cancelled",
-            format!(
-                "{topic}-{index}: reassignment to {target:?} cancelled; replicas are back to {original:?}{stopped}"
-            ),
-            Some(topic),
-            Some(index),
-            None,
-        );
-        self.store_partition(topic, index, partition);
         Ok(())
     }
 

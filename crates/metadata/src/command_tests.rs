@@ -998,14 +998,13 @@ fn a_new_reassignment_replaces_the_one_in_flight() {
     cluster.reassign("t", 0, Some(vec![3, 4]));
     cluster.reassign("t", 0, Some(vec![1, 3]));
     let replaced = cluster.partition("t", 0);
-    assert_eq!(replaced.replicas, vec![1, 3, 4, 2]);
-    assert_eq!(replaced.adding_replicas, Vec::<i32>::new());
-    assert_eq!(replaced.removing_replicas, vec![4, 2]);
-    assert!(
-        cluster
-            .last_event("reassignment_started")
-            .text
-            .contains("(replacing the reassignment to [3, 4])")
+    // Computed from the original [1, 2]: node 4 no longer joins.
+    assert_eq!(replaced.replicas, vec![1, 3, 2]);
+    assert_eq!(replaced.adding_replicas, vec![3]);
+    assert_eq!(replaced.removing_replicas, vec![2]);
+    assert_eq!(
+        cluster.last_event("reassignment_started").text,
+        "t-0: reassignment to [1, 3] started (replacing the reassignment to [3, 4]; node 4 stops copying); node 3 will copy the log before node 2 leaves"
     );
     cluster.set_isr("t", 0, vec![1, 2, 3]).unwrap();
     let done = cluster.partition("t", 0);
@@ -1014,14 +1013,139 @@ fn a_new_reassignment_replaces_the_one_in_flight() {
         (vec![1, 3], vec![1, 3], 1)
     );
 
-    // A target equal to everything in flight just completes.
+    // A target equal to everything in flight raises the replication
+    // factor: it completes once the new replicas are in sync.
     cluster.reassign("t", 0, Some(vec![2, 4]));
     let in_flight = cluster.partition("t", 0).replicas;
     assert_eq!(in_flight, vec![2, 4, 1, 3]);
     assert_eq!(cluster.reassign("t", 0, Some(in_flight.clone())), None);
     let kept = cluster.partition("t", 0);
     assert_eq!(kept.replicas, in_flight);
-    assert!(!kept.is_reassigning());
+    assert_eq!(kept.adding_replicas, vec![2, 4]);
+    assert!(kept.removing_replicas.is_empty());
+    cluster.set_isr("t", 0, vec![1, 3, 2, 4]).unwrap();
+    let raised = cluster.partition("t", 0);
+    assert!(!raised.is_reassigning());
+    assert_eq!(raised.replicas, in_flight);
+}
+
+#[test]
+fn replacing_then_cancelling_restores_the_original_replicas() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3, 4, 5]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.reassign("t", 0, Some(vec![3, 4]));
+    // Node 4 catches up before the move is replaced.
+    cluster.set_isr("t", 0, vec![1, 2, 4]).unwrap();
+    assert_eq!(cluster.reassign("t", 0, Some(vec![3, 5])), None);
+    let replaced = cluster.partition("t", 0);
+    assert_eq!(replaced.replicas, vec![3, 5, 1, 2]);
+    assert_eq!(replaced.adding_replicas, vec![3, 5]);
+    assert_eq!(replaced.removing_replicas, vec![1, 2]);
+    assert_eq!(replaced.isr, vec![1, 2], "node 4 leaves the ISR too");
+
+    assert_eq!(cluster.reassign("t", 0, None), None);
+    let cancelled = cluster.partition("t", 0);
+    assert_eq!(cancelled.replicas, vec![1, 2]);
+    assert_eq!(cancelled.isr, vec![1, 2]);
+    assert_eq!(cancelled.leader, 1);
+    assert!(!cancelled.is_reassigning());
+    assert_eq!(
+        cluster.last_event("reassignment_cancelled").text,
+        "t-0: reassignment to [3, 5] cancelled; replicas are back to [1, 2]; nodes 3 and 5 stop copying and delete their copies"
+    );
+}
+
+#[test]
+fn replacing_a_reassignment_moves_leadership_off_a_dropped_replica() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3, 4, 5]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.reassign("t", 0, Some(vec![3, 4]));
+    cluster.set_isr("t", 0, vec![1, 2, 3]).unwrap();
+    // Node 1 goes: node 3, being added and in sync, takes over.
+    cluster.fence(1);
+    let moved = cluster.partition("t", 0);
+    assert_eq!(moved.leader, 3);
+    assert!(moved.is_reassigning());
+
+    // The new target drops node 3: node 2 (in sync) leads.
+    assert_eq!(cluster.reassign("t", 0, Some(vec![2, 5])), None);
+    let replaced = cluster.partition("t", 0);
+    assert_eq!(replaced.replicas, vec![2, 5, 1]);
+    assert_eq!(replaced.adding_replicas, vec![5]);
+    assert_eq!(replaced.removing_replicas, vec![1]);
+    assert_eq!(replaced.isr, vec![2]);
+    assert_eq!(replaced.leader, 2);
+    assert_eq!(replaced.leader_epoch, moved.leader_epoch + 1);
+    assert_eq!(
+        cluster.last_event("leader_elected").text,
+        format!(
+            "t-0: node 2 is leader (epoch {}), it was in sync (the replaced reassignment removed node 3)",
+            moved.leader_epoch + 1
+        )
+    );
+}
+
+#[test]
+fn replacing_a_reassignment_refuses_to_drop_the_whole_isr() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3, 4]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.reassign("t", 0, Some(vec![3, 2]));
+    cluster.set_isr("t", 0, vec![1]).unwrap();
+    cluster.set_isr("t", 0, vec![1, 3]).unwrap();
+    cluster.fence(1);
+    let before = cluster.partition("t", 0);
+    assert_eq!((before.leader, before.isr.clone()), (3, vec![3]));
+    // Dropping node 3, the only replica in sync, would need an unclean
+    // election.
+    assert_eq!(
+        cluster.reassign("t", 0, Some(vec![4, 2])),
+        Some(ErrorCode::InvalidReplicaAssignment)
+    );
+    assert_eq!(cluster.partition("t", 0), before);
+}
+
+#[test]
+fn reordering_the_replicas_changes_the_preferred_leader() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster
+        .create_assigned("orders", vec![vec![1, 2, 3], vec![1, 2, 3]])
+        .unwrap();
+    assert_eq!(cluster.reassign("orders", 1, Some(vec![2, 1, 3])), None);
+    let reordered = cluster.partition("orders", 1);
+    assert_eq!(reordered.replicas, vec![2, 1, 3]);
+    assert_eq!(reordered.isr, vec![1, 2, 3]);
+    assert_eq!((reordered.leader, reordered.leader_epoch), (1, 0));
+    assert_eq!(reordered.partition_epoch, 1);
+    assert!(!reordered.is_reassigning());
+    assert_eq!(
+        cluster.last_event("reassignment_completed").text,
+        "orders-1: replica order is now [2, 1, 3]; node 2 is the preferred leader"
+    );
+    // The same order again changes nothing.
+    assert_eq!(cluster.reassign("orders", 1, Some(vec![2, 1, 3])), None);
+    assert_eq!(cluster.partition("orders", 1), reordered);
+    // A preferred election now moves leadership to node 2.
+    cluster.elect(Some(vec![("orders", 1)]), false);
+    assert_eq!(cluster.partition("orders", 1).leader, 2);
+    assert_eq!(cluster.partition("orders", 0).replicas, vec![1, 2, 3]);
+}
+
+#[test]
+fn reordering_the_original_replicas_ends_a_move_in_flight() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3, 4]);
+    cluster.create_assigned("t", vec![vec![1, 2]]).unwrap();
+    cluster.reassign("t", 0, Some(vec![3, 4]));
+    cluster.set_isr("t", 0, vec![1, 2, 3]).unwrap();
+    assert_eq!(cluster.reassign("t", 0, Some(vec![2, 1])), None);
+    let done = cluster.partition("t", 0);
+    assert_eq!(done.replicas, vec![2, 1]);
+    assert_eq!(done.isr, vec![1, 2]);
+    assert_eq!(done.leader, 1);
+    assert!(!done.is_reassigning());
+    assert_eq!(
+        cluster.last_event("reassignment_completed").text,
+        "t-0: reassignment complete; replicas [2, 1], leader node 1 (nodes 3 and 4 left); replica order is now [2, 1]; node 2 is the preferred leader"
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use eddy_client::{Client, PartitionReassignment};
+use eddy_cluster::{ClusterSpec, NodeState, Supervisor};
 use serde_json::Value;
 use support::kafka::{
     self, Deliveries, Outgoing, RecordingProducer, create_replicated_topic, read_partition,
@@ -465,6 +466,93 @@ fn adding_a_node_moving_partitions_to_it_and_removing_another_keeps_every_acknow
         assert_acknowledged_once_in_order(&bootstrap, *partition, acknowledged);
     }
     assert_eq!(by_partition.len(), LOAD_PARTITIONS as usize);
+}
+
+#[test]
+fn removed_ids_are_not_given_out_again_and_a_removal_that_would_lose_the_quorum_is_refused() {
+    let up = Up::start(3);
+    // Node 4 comes and goes (perhaps promoted to voter meanwhile): the next
+    // node added is node 5, never a second node 4.
+    let added = up.command(&["add"]);
+    assert!(added.contains("node 4 added"), "add printed:\n{added}");
+    let removed = up.command(&["remove", "4"]);
+    assert!(
+        removed.contains("node 4 removed"),
+        "remove printed:\n{removed}"
+    );
+    assert!(
+        !up.data_dir().join("node-4").exists(),
+        "node 4's data directory is still there"
+    );
+    let added = up.command(&["add"]);
+    assert!(added.contains("node 5 added"), "add printed:\n{added}");
+    let nodes_file = std::fs::read_to_string(up.data_dir().join("nodes.json")).expect("nodes.json");
+    assert!(
+        nodes_file.contains("\"highest_id\": 5"),
+        "nodes.json:\n{nodes_file}"
+    );
+
+    // With voter 2 stopped, removing voter 3 would leave a minority of the
+    // metadata quorum's voters: refused before anything moves or stops.
+    up.command(&["stop", "2"]);
+    let refused = up.eddy(&["remove", "3"]);
+    assert!(
+        !refused.status.success(),
+        "remove 3 succeeded:\n{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stderr.contains("metadata quorum") && refused.stderr.contains("not a majority"),
+        "remove 3 said:\n{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
+    assert_eq!(up.node_status(3)["state"], "running");
+    assert!(up.data_dir().join("node-3").exists());
+    assert_eq!(Up::node_ids(&up.status()), vec![1, 2, 3, 5]);
+}
+
+#[test]
+fn finishing_a_removal_leaves_a_node_that_still_hosts_replicas_running_with_its_data() {
+    let home = tempfile::Builder::new()
+        .prefix("eddy-cluster-ops-")
+        .tempdir()
+        .expect("temporary cluster directory");
+    let mut spec = ClusterSpec::new(home.path().join("data"), support::eddy_binary());
+    spec.base_port = support::cluster::free_base_port(PORT_ROOM);
+    let mut supervisor = Supervisor::start(spec).expect("supervisor");
+    block_on(supervisor.wait_ready(READY_TIMEOUT)).expect("the cluster is ready");
+    let bootstrap = supervisor.spec().bootstrap_servers();
+    create_replicated_topic(&bootstrap, "kept", 1, 3, &[]);
+    let mut client =
+        Client::new(bootstrap.split(',').map(str::to_string)).with_node_timeout(NODE_TIMEOUT);
+    assert!(
+        wait_until(SETTLE_TIMEOUT, || replicas(&mut client, "kept")
+            .is_some_and(|now| now.get(&0).is_some_and(|on| on.contains(&3)))),
+        "kept-0 has no replica on node 3: {:?}",
+        replicas(&mut client, "kept")
+    );
+
+    // Without the drain, node 3 still hosts kept-0: the last step refuses
+    // before stopping it, and it keeps running, listed, with its data.
+    let mut said = Vec::new();
+    let error = block_on(supervisor.finish_removal(3, &mut |line| said.push(line)))
+        .expect_err("node 3 still hosts a replica");
+    let error = error.to_string();
+    assert!(
+        error.contains("node 3 still hosts replicas of") && error.contains("kept-0"),
+        "{error}"
+    );
+    assert!(said.is_empty(), "it went ahead: {said:?}");
+    let node = supervisor
+        .nodes()
+        .into_iter()
+        .find(|node| node.id == 3)
+        .expect("node 3 is still listed");
+    assert_eq!(node.state, NodeState::Running);
+    assert!(supervisor.spec().node_data_dir(3).exists());
+    assert!(broker_ids(&mut client).contains(&3));
+    drop(supervisor);
 }
 
 #[test]

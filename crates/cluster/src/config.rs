@@ -259,6 +259,10 @@ pub struct Membership {
     /// removed from the cluster at the next start.
     #[serde(default)]
     pub applied_defaults: BTreeMap<String, String>,
+    /// The highest node id ever used, so that no id is given out twice
+    /// (0 in files written before it was kept).
+    #[serde(default)]
+    pub highest_id: u16,
 }
 
 impl Membership {

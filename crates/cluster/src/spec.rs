@@ -27,6 +27,10 @@ pub struct ClusterSpec {
     /// Node N's client port is `base_port + N - 1`; its controller port is
     /// `base_port + 100 + N - 1`.
     pub base_port: u16,
+    /// The highest node id the cluster ever used (kept in `nodes.json`):
+    /// new nodes get higher ids, so a removed node's id never comes back
+    /// (as a voter it would return with an empty log).
+    pub highest_id: u16,
     /// The `eddy` binary each node runs.
     pub eddy_binary: PathBuf,
     /// `--log` for every node, e.g. `info`.
@@ -46,6 +50,7 @@ impl ClusterSpec {
             nodes: BTreeSet::new(),
             voters: Vec::new(),
             base_port: Self::DEFAULT_BASE_PORT,
+            highest_id: 0,
             eddy_binary: eddy_binary.into(),
             log_filter: "info".to_string(),
             settings: Vec::new(),
@@ -76,17 +81,29 @@ impl ClusterSpec {
         self.nodes.clone().into_iter()
     }
 
-    /// The id a node added now gets: one past the highest id in use or in
-    /// the voter list (a removed voter's id is never given to a new node,
-    /// which would otherwise start as a voter with an empty log).
-    pub fn next_node_id(&self) -> u16 {
+    /// The highest id in use, in the voter list or ever used before.
+    pub fn highest_used_id(&self) -> u16 {
         self.nodes
             .iter()
             .chain(self.voters.iter())
             .copied()
+            .chain([self.highest_id])
             .max()
             .unwrap_or(0)
-            + 1
+    }
+
+    /// The id a node added now gets: one past the highest id in use, in
+    /// the voter list or ever used (a removed node's id is never given to a
+    /// new node: a voter's would otherwise start as a voter with an empty
+    /// log).
+    pub fn next_node_id(&self) -> u16 {
+        self.highest_used_id() + 1
+    }
+
+    /// Drops node `id`, remembering that its id was used.
+    pub fn remove_node(&mut self, id: u16) {
+        self.highest_id = self.highest_used_id();
+        self.nodes.remove(&id);
     }
 
     pub fn port(&self, node: u16) -> u16 {
@@ -281,5 +298,21 @@ mod tests {
         spec.nodes.remove(&4);
         spec.nodes.remove(&3);
         assert_eq!(spec.next_node_id(), 4, "a removed voter's id is not reused");
+    }
+
+    #[test]
+    fn a_removed_nodes_id_is_never_given_out_again() {
+        let mut spec = ClusterSpec::new("/data", "/bin/eddy");
+        // Nodes 4 and 5 were added (learners, perhaps promoted to voters
+        // since), then removed.
+        spec.nodes.extend([4, 5]);
+        spec.remove_node(5);
+        spec.remove_node(4);
+        assert_eq!(spec.highest_id, 5);
+        assert_eq!(spec.next_node_id(), 6);
+        // What nodes.json keeps outlasts the nodes themselves.
+        let mut restarted = ClusterSpec::new("/data", "/bin/eddy");
+        restarted.highest_id = spec.highest_id;
+        assert_eq!(restarted.next_node_id(), 6);
     }
 }

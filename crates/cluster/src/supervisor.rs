@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use eddy_client::{Client, PartitionReassignment};
+use eddy_client::{Client, ErrorCode, PartitionReassignment};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ClusterFile, FileError, Membership, write_atomically};
@@ -216,6 +216,9 @@ pub struct Drain {
     bootstrap: Vec<String>,
     /// The nodes that may take replicas.
     live: BTreeSet<i32>,
+    /// The other nodes that run, unpaused and not isolated: those that can
+    /// keep the metadata quorum going once the node stops.
+    connected: BTreeSet<i32>,
 }
 
 impl Drain {
@@ -232,6 +235,8 @@ impl Drain {
         let node = self.node;
         let mut client =
             Client::new(self.bootstrap.clone()).with_node_timeout(OPERATION_NODE_TIMEOUT);
+        // Refused before anything moves when the node cannot stop anyway.
+        check_quorum_without(&mut client, node, &self.connected).await?;
         let metadata = client.metadata().await?;
         let registered: BTreeSet<i32> = metadata.brokers.iter().map(|broker| broker.id).collect();
         let live: BTreeSet<i32> = self.live.intersection(&registered).copied().collect();
@@ -363,6 +368,65 @@ async fn submit(client: &mut Client, plan: &[PartitionReassignment]) -> Result<(
             refused.join("; ")
         )))
     }
+}
+
+/// Fails unless the metadata quorum keeps a majority of its voters live
+/// once `node` stops: `connected` holds the other nodes that run (neither
+/// paused nor isolated). The voters are the quorum's own (learners may have
+/// been promoted), as DescribeQuorum reports them.
+async fn check_quorum_without(
+    client: &mut Client,
+    node: i32,
+    connected: &BTreeSet<i32>,
+) -> Result<(), ClusterError> {
+    let quorum = client.describe_quorum().await.map_err(|error| {
+        ClusterError::Operation(format!(
+            "cannot read the metadata quorum to check that node {node} can stop: {error}"
+        ))
+    })?;
+    let Some(quorum) = quorum else {
+        return Err(ClusterError::Operation(format!(
+            "cannot read the metadata quorum to check that node {node} can stop: \
+             the node does not offer DescribeQuorum"
+        )));
+    };
+    let voters: Vec<i32> = quorum.voters.iter().map(|voter| voter.id).collect();
+    quorum_survives_without(&voters, node, connected).map_err(ClusterError::Operation)
+}
+
+/// Whether more than half of `voters` stay live once `node` stops.
+fn quorum_survives_without(
+    voters: &[i32],
+    node: i32,
+    connected: &BTreeSet<i32>,
+) -> Result<(), String> {
+    let live: Vec<i32> = voters
+        .iter()
+        .copied()
+        .filter(|voter| *voter != node && connected.contains(voter))
+        .collect();
+    if live.len() * 2 > voters.len() {
+        return Ok(());
+    }
+    let list = |ids: &[i32]| {
+        ids.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let live_text = if live.is_empty() {
+        "none".to_string()
+    } else {
+        list(&live)
+    };
+    Err(format!(
+        "stopping node {node} would leave {} of the metadata quorum's {} voters ({}) live \
+         (live: {live_text}), not a majority: the cluster could not elect a controller or \
+         change its metadata. Start or heal the stopped voters first",
+        live.len(),
+        voters.len(),
+        list(voters),
+    ))
 }
 
 /// A running local cluster. Dropping it kills every node.
@@ -680,6 +744,8 @@ impl Supervisor {
     /// partition has nowhere to go), waits until none is left on it
     /// (reporting progress through `progress`), stops it (SIGTERM),
     /// unregisters it from the cluster, forgets it and deletes its data.
+    /// Refused up front when stopping it would leave half or fewer of the
+    /// metadata quorum's voters live.
     pub async fn remove_node(
         &mut self,
         id: u16,
@@ -725,18 +791,41 @@ impl Supervisor {
                 .map(|node| self.spec.node_address(*node))
                 .collect(),
             live,
+            connected: self.connected_without(id),
         })
     }
 
     /// The last step of [`Supervisor::remove_node`], once node `id` holds
-    /// no replicas: stops it, unregisters it, forgets it and deletes its
-    /// data directory.
+    /// no replicas: checks again that no partition lists it and that the
+    /// metadata quorum keeps a majority without it, stops it, unregisters
+    /// it, forgets it and deletes its data directory. When the cluster does
+    /// not unregister it, it keeps its data and is started again.
     pub async fn finish_removal(
         &mut self,
         id: u16,
         progress: &mut (dyn FnMut(String) + Send),
     ) -> Result<(), ClusterError> {
         self.node_mut(id)?;
+        let mut client = self.operations_client();
+        let metadata = client.metadata().await?;
+        let hosted: Vec<String> = ops::partitions_on(&metadata, i32::from(id))
+            .into_iter()
+            .flat_map(|(topic, partitions)| {
+                partitions
+                    .into_iter()
+                    .map(move |partition| format!("{topic}-{partition}"))
+            })
+            .collect();
+        if !hosted.is_empty() {
+            return Err(ClusterError::Operation(format!(
+                "node {id} still hosts replicas of {}; it keeps running: run \
+                 `eddy cluster remove {id}` again to move them",
+                hosted.join(", ")
+            )));
+        }
+        let connected = self.connected_without(id);
+        check_quorum_without(&mut client, i32::from(id), &connected).await?;
+        let was_running = self.node_mut(id)?.child.is_some();
         progress(format!("stopping node {id}"));
         self.shut_down(&[id], Signal::Terminate, DEFAULT_STOP_TIMEOUT)
             .await;
@@ -751,6 +840,15 @@ impl Supervisor {
         let unregistered = loop {
             match client.unregister_broker(i32::from(id)).await {
                 Ok(()) => break Ok(()),
+                // An earlier attempt went through but its answer was lost
+                // (the controller that took it may have been this node).
+                Err(error) if error.error_code() == Some(ErrorCode::BrokerIdNotRegistered) => {
+                    break Ok(());
+                }
+                // It hosts replicas again (a partition created meanwhile).
+                Err(error) if error.error_code() == Some(ErrorCode::InvalidRequest) => {
+                    break Err(error);
+                }
                 Err(error) if Instant::now() >= deadline => break Err(error),
                 Err(error) => {
                     tracing::debug!(node = id, %error, "unregistering; trying again");
@@ -758,6 +856,25 @@ impl Supervisor {
                 }
             }
         };
+        if let Err(error) = unregistered {
+            // Still a member: it keeps its data and its place.
+            let restarted = if was_running {
+                match self.spawn(id) {
+                    Ok(()) => "it was started again".to_string(),
+                    Err(start_error) => format!(
+                        "starting it again failed ({start_error}); `eddy cluster start {id}` \
+                         starts it"
+                    ),
+                }
+            } else {
+                "it stays stopped".to_string()
+            };
+            self.write_state()?;
+            return Err(ClusterError::Operation(format!(
+                "the cluster did not unregister node {id}: {error}; {restarted} and keeps its \
+                 data"
+            )));
+        }
         self.forget_node(id);
         self.save_membership()?;
         ClusterFile::set_nodes(&self.spec.data_dir, self.spec.node_count())?;
@@ -766,15 +883,18 @@ impl Supervisor {
             tracing::warn!(node = id, %error, "cannot delete {}", data_dir.display());
         }
         self.write_state()?;
-        match unregistered {
-            Ok(()) => {
-                progress(format!("node {id} removed"));
-                Ok(())
-            }
-            Err(error) => Err(ClusterError::Operation(format!(
-                "node {id} was stopped and forgotten, but the cluster did not unregister it: {error}"
-            ))),
-        }
+        progress(format!("node {id} removed"));
+        Ok(())
+    }
+
+    /// The nodes other than `id` that run, neither paused nor isolated.
+    fn connected_without(&mut self, id: u16) -> BTreeSet<i32> {
+        self.reap();
+        self.nodes
+            .iter()
+            .filter(|node| node.id != id && node.child.is_some() && !node.paused && !node.isolated)
+            .map(|node| i32::from(node.id))
+            .collect()
     }
 
     fn forget_node(&mut self, id: u16) {
@@ -782,7 +902,7 @@ impl Supervisor {
             node.kill_now();
         }
         self.nodes.retain(|node| node.id != id);
-        self.spec.nodes.remove(&id);
+        self.spec.remove_node(id);
         self.throttles.remove(&id);
     }
 
@@ -792,6 +912,7 @@ impl Supervisor {
             voters: self.spec.voters.clone(),
             throttles: self.throttles.clone(),
             applied_defaults: self.applied_defaults.clone(),
+            highest_id: self.spec.highest_used_id(),
         }
         .write(&self.spec.data_dir)
     }
@@ -865,10 +986,13 @@ impl Supervisor {
 
     /// Reads `DATA/eddy.toml` again and applies it, all or nothing: a
     /// raised `nodes` starts the new nodes, and `[defaults]` changes become
-    /// cluster-wide broker configs (validated by the cluster first). A
-    /// syntax error, an unknown key, a lowered `nodes`, a changed
-    /// `base_port` or a config the cluster refuses changes nothing; the
-    /// error is kept as [`Supervisor::config_error`].
+    /// cluster-wide broker configs (validated by the cluster first, and set
+    /// only once the new nodes are ready). A syntax error, an unknown key, a
+    /// lowered `nodes`, a changed `base_port`, a config the cluster refuses
+    /// or a new node that fails to start changes nothing (should the
+    /// cluster refuse the defaults after validating them, the error says
+    /// that the nodes part was applied); the error is kept as
+    /// [`Supervisor::config_error`].
     pub async fn reload_config(&mut self) -> Result<ConfigReload, ClusterError> {
         let result = self.apply_config_file().await;
         match &result {
@@ -929,41 +1053,72 @@ impl Supervisor {
             .cloned()
             .collect();
         let mut reload = ConfigReload::default();
-        if !set.is_empty() || !delete.is_empty() {
-            let mut client = self.operations_client();
-            let refused = |error: eddy_client::ClientError| {
-                let message = error.to_string();
-                let key = set
-                    .keys()
-                    .chain(delete.iter())
-                    .find(|key| message.contains(key.as_str()))
-                    .or_else(|| set.keys().next())
-                    .or_else(|| delete.first())
-                    .cloned()
-                    .unwrap_or_default();
-                refuse(&key, format!("the cluster refused [defaults]: {message}"))
-            };
-            client
+        let changes_defaults = !set.is_empty() || !delete.is_empty();
+        let refused_at = |error: eddy_client::ClientError| {
+            let message = error.to_string();
+            let key = set
+                .keys()
+                .chain(delete.iter())
+                .find(|key| message.contains(key.as_str()))
+                .or_else(|| set.keys().next())
+                .or_else(|| delete.first())
+                .cloned()
+                .unwrap_or_default();
+            FileError::at_key(
+                &text,
+                &key,
+                format!("the cluster refused [defaults]: {message}"),
+            )
+        };
+        if changes_defaults {
+            self.operations_client()
                 .alter_broker_configs(None, &set, &delete, true)
                 .await
-                .map_err(refused)?;
-            client
-                .alter_broker_configs(None, &set, &delete, false)
-                .await
-                .map_err(refused)?;
-            self.applied_defaults = file.defaults.clone();
-            self.save_membership()?;
-            reload.defaults_set = set;
-            reload.defaults_deleted = delete;
+                .map_err(|error| ClusterError::Config(rejected(refused_at(error))))?;
         }
+        // The nodes first: they may fail to start, and then nothing of the
+        // edit is applied (the defaults are not set yet).
         let mut added = Vec::new();
         for _ in count..file.nodes {
-            added.push(self.add_node_process()?);
+            match self.add_node_process() {
+                Ok(id) => added.push(id),
+                Err(error) => {
+                    for id in added {
+                        self.forget_node(id);
+                        let _ = std::fs::remove_dir_all(self.spec.node_data_dir(id));
+                    }
+                    self.save_membership()?;
+                    self.write_state()?;
+                    return Err(error);
+                }
+            }
         }
         if !added.is_empty() {
             self.wait_added(&added).await?;
         }
         reload.started = added;
+        if changes_defaults {
+            let applied = self
+                .operations_client()
+                .alter_broker_configs(None, &set, &delete, false)
+                .await;
+            if let Err(error) = applied {
+                let refusal = refused_at(error);
+                if reload.started.is_empty() {
+                    return Err(ClusterError::Config(rejected(refusal)));
+                }
+                let started: Vec<String> = reload.started.iter().map(ToString::to_string).collect();
+                return Err(ClusterError::Config(format!(
+                    "{refusal} — applied only in part: the nodes part of the edit is applied \
+                     (started node {}), the [defaults] part is not",
+                    started.join(", node ")
+                )));
+            }
+            self.applied_defaults = file.defaults.clone();
+            self.save_membership()?;
+            reload.defaults_set = set;
+            reload.defaults_deleted = delete;
+        }
         Ok(reload)
     }
 
@@ -1160,6 +1315,7 @@ fn reconcile_with_files(spec: &mut ClusterSpec) -> Result<Option<String>, Cluste
     if let Some(membership) = membership {
         spec.nodes = membership.nodes;
         spec.voters = membership.voters;
+        spec.highest_id = membership.highest_id;
     }
     let (text, file) = match ClusterFile::read(&spec.data_dir)? {
         None => {
@@ -1255,6 +1411,8 @@ mod tests {
             voters: vec![1, 2, 3],
             throttles: BTreeMap::new(),
             applied_defaults: BTreeMap::new(),
+            // Nodes 5 and 6 were added and removed too.
+            highest_id: 6,
         }
         .write(&dir)
         .expect("nodes.json");
@@ -1266,7 +1424,11 @@ mod tests {
         ClusterFile::set_nodes(&dir, 4).expect("raised");
         let mut raised = ClusterSpec::new(&dir, "/bin/eddy");
         assert_eq!(reconcile_with_files(&mut raised).expect("reconciled"), None);
-        assert_eq!(raised.nodes, BTreeSet::from([1, 3, 4, 5]));
+        assert_eq!(
+            raised.nodes,
+            BTreeSet::from([1, 3, 4, 7]),
+            "removed ids are not given out again"
+        );
         assert_eq!(raised.voters, vec![1, 2, 3]);
         // Lowered: the cluster starts as it was, and says why.
         ClusterFile::set_nodes(&dir, 2).expect("lowered");
@@ -1277,6 +1439,27 @@ mod tests {
         assert!(error.contains("eddy cluster remove"), "{error}");
         assert_eq!(lowered.nodes, BTreeSet::from([1, 3, 4]));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_node_stops_only_while_a_majority_of_voters_stays_live() {
+        let all = BTreeSet::from([1, 2, 3, 4]);
+        // Three voters, all up: any one may go (two of three stay).
+        assert!(quorum_survives_without(&[1, 2, 3], 3, &BTreeSet::from([1, 2])).is_ok());
+        // Voter 2 is down: stopping voter 3 leaves one of three.
+        let error = quorum_survives_without(&[1, 2, 3], 3, &BTreeSet::from([1, 4]))
+            .expect_err("quorum lost");
+        assert!(
+            error.contains("1 of the metadata quorum's 3 voters") && error.contains("majority"),
+            "{error}"
+        );
+        // A learner may go while a majority of voters is up.
+        assert!(quorum_survives_without(&[1, 2, 3], 4, &BTreeSet::from([1, 3])).is_ok());
+        // Four voters (a learner promoted): two of four is only half.
+        assert!(quorum_survives_without(&[1, 2, 3, 4], 4, &BTreeSet::from([1, 2])).is_err());
+        assert!(quorum_survives_without(&[1, 2, 3, 4], 4, &all).is_ok());
+        // A single voter cannot stop.
+        assert!(quorum_survives_without(&[1], 1, &all).is_err());
     }
 
     #[test]

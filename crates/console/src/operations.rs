@@ -53,6 +53,35 @@ fn local_only(what: &str) -> Failure {
     }
 }
 
+/// Holds the console's one removal slot; frees it when dropped (also when
+/// the removal's future is dropped halfway).
+struct RemovalSlot<'a>(&'a std::sync::Mutex<Option<u16>>);
+
+impl RemovalSlot<'_> {
+    /// Takes the slot for node `node`, unless another removal holds it.
+    fn claim(slot: &std::sync::Mutex<Option<u16>>, node: u16) -> Result<RemovalSlot<'_>, Failure> {
+        let mut current = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(other) = *current {
+            return Err(invalid(format!(
+                "node {other} is being removed; wait for it to finish"
+            )));
+        }
+        *current = Some(node);
+        Ok(RemovalSlot(slot))
+    }
+}
+
+impl Drop for RemovalSlot<'_> {
+    fn drop(&mut self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
 fn node_id(node_id: i32) -> Result<u16, Failure> {
     u16::try_from(node_id).map_err(|_| invalid(format!("no node {node_id}")))
 }
@@ -351,6 +380,9 @@ impl Console {
             return Err(local_only("removing a node"));
         };
         let id = node_id(node)?;
+        // One removal at a time: two drains could each count on the other's
+        // node to take replicas or to keep the quorum.
+        let _slot = RemovalSlot::claim(&self.inner.removing, id)?;
         let operation = format!("remove node {node}");
         self.explain(
             "node_removal_requested",
@@ -502,7 +534,7 @@ impl Console {
 
 #[cfg(test)]
 mod tests {
-    use super::{nodes_list, rate_text};
+    use super::{RemovalSlot, nodes_list, rate_text};
 
     #[test]
     fn rates_and_node_lists_read_as_people_say_them() {
@@ -511,5 +543,20 @@ mod tests {
         assert_eq!(rate_text(512), "512 B/s");
         assert_eq!(nodes_list(&[3]), "node 3");
         assert_eq!(nodes_list(&[1, 2, 3]), "nodes 1, 2 and 3");
+    }
+
+    #[test]
+    fn one_removal_runs_at_a_time() {
+        let slot = std::sync::Mutex::new(None);
+        let first = RemovalSlot::claim(&slot, 3).expect("the first removal");
+        let refused = RemovalSlot::claim(&slot, 2)
+            .err()
+            .expect("a second removal is refused");
+        assert_eq!(
+            refused.message,
+            "node 3 is being removed; wait for it to finish"
+        );
+        drop(first);
+        assert!(RemovalSlot::claim(&slot, 2).is_ok(), "free once it ends");
     }
 }

@@ -77,6 +77,8 @@ pub(crate) struct Inner {
     isolated_addresses: Mutex<Vec<String>>,
     /// Bumped when `isolated_addresses` changes, so pollers reconnect.
     bootstrap_generation: std::sync::atomic::AtomicU64,
+    /// The node being removed: one removal at a time.
+    pub removing: Mutex<Option<u16>>,
 }
 
 #[derive(Default)]
@@ -187,6 +189,7 @@ impl Console {
                 reassignments_changed: std::sync::atomic::AtomicBool::new(false),
                 isolated_addresses: Mutex::new(Vec::new()),
                 bootstrap_generation: std::sync::atomic::AtomicU64::new(0),
+                removing: Mutex::new(None),
             }),
         };
         if console.inner.supervisor.is_some() {

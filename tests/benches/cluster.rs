@@ -98,12 +98,21 @@ fn main() {
     );
     println!("p99 is the nearest rank: with fewer than 100 trials it is the slowest one\n");
 
-    let eddy = failovers(&[], FAILOVER_TRIALS);
-    let reference = failovers(KAFKA_TIMEOUTS, REFERENCE_FAILOVER_TRIALS);
-    report_partition_failover(&eddy, &reference);
-    report_controller_failover(&eddy, &reference);
-    report_startup_and_memory();
-    report_throughput();
+    // EDDY_BENCH_ONLY=failover|startup|throughput runs one part.
+    let only = std::env::var("EDDY_BENCH_ONLY").ok();
+    let wanted = |part: &str| only.as_deref().is_none_or(|only| only == part);
+    if wanted("failover") {
+        let eddy = failovers(&[], FAILOVER_TRIALS);
+        let reference = failovers(KAFKA_TIMEOUTS, REFERENCE_FAILOVER_TRIALS);
+        report_partition_failover(&eddy, &reference);
+        report_controller_failover(&eddy, &reference);
+    }
+    if wanted("startup") {
+        report_startup_and_memory();
+    }
+    if wanted("throughput") {
+        report_throughput();
+    }
 }
 
 /// What one cluster did when its nodes were killed.

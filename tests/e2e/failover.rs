@@ -361,3 +361,100 @@ fn losing_the_quorum_times_writes_out_and_a_returning_node_restores_them() {
         "writes succeed again once two of three nodes run"
     );
 }
+
+/// acks=all Produce requests sent back to back on one connection (as
+/// librdkafka pipelines them) are appended in order and answered in order,
+/// each once the in-sync replicas have its batch, with a request that needs
+/// no replication answered in its place between them.
+#[test]
+fn pipelined_acks_all_requests_are_answered_in_order() {
+    use eddy_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use eddy_protocol::messages::{ApiVersionsRequest, ProduceRequest};
+    use eddy_protocol::records::{Compression, Record, RecordBatch};
+    use eddy_protocol::{ApiKey, RequestBody, ResponseBody};
+
+    const PRODUCE_VERSION: i16 = 9;
+    const RECORDS_PER_BATCH: i64 = 10;
+    let cluster = Cluster::start(3, &[]);
+    let topic = "pipelined";
+    create_replicated_topic(&cluster.bootstrap(), topic, 1, 3, &[]);
+    let (leader, _, _) = cluster
+        .wait_for_agreed_partition(topic, 0, FAILOVER_TIMEOUT, |leader, _, isr| {
+            leader > 0 && isr.len() == 3
+        })
+        .expect("a leader with a full ISR");
+    let leader_address = cluster.nodes[(leader - 1) as usize].bootstrap();
+    let produce = |batch: i64| {
+        let records = (0..RECORDS_PER_BATCH)
+            .map(|index| Record {
+                offset_delta: index as i32,
+                value: Some(format!("batch-{batch}-record-{index}").into()),
+                ..Record::default()
+            })
+            .collect();
+        let records = RecordBatch::new(0, support::now_ms(), records)
+            .encode(Compression::None)
+            .expect("encoding a batch");
+        RequestBody::Produce(ProduceRequest {
+            acks: -1,
+            timeout_ms: 10_000,
+            topic_data: vec![TopicProduceData {
+                name: topic.into(),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(records),
+                    ..PartitionProduceData::default()
+                }],
+                ..TopicProduceData::default()
+            }],
+            ..ProduceRequest::default()
+        })
+    };
+    let mut connection =
+        support::raw::RawConnection::open(&leader_address, Duration::from_secs(15));
+    // Produce, Produce, ApiVersions, Produce, Produce: all sent before any
+    // answer is read.
+    for request in 0..5 {
+        if request == 2 {
+            connection.send_request(RequestBody::ApiVersions(ApiVersionsRequest::default()), 3);
+        } else {
+            connection.send_request(produce(request), PRODUCE_VERSION);
+        }
+    }
+    let mut offsets = Vec::new();
+    for request in 0..5 {
+        let key = if request == 2 {
+            ApiKey::ApiVersions
+        } else {
+            ApiKey::Produce
+        };
+        let version = if request == 2 { 3 } else { PRODUCE_VERSION };
+        let (correlation_id, body) = connection.read_next_response(key, version);
+        assert_eq!(
+            correlation_id,
+            request + 1,
+            "responses come in request order"
+        );
+        match body {
+            ResponseBody::ApiVersions(versions) => assert_eq!(versions.error_code, 0),
+            ResponseBody::Produce(response) => {
+                let partition = &response.responses[0].partition_responses[0];
+                assert_eq!(partition.error_code, 0, "{partition:?}");
+                offsets.push(partition.base_offset);
+            }
+            other => panic!("unexpected response {other:?}"),
+        }
+    }
+    assert_eq!(
+        offsets,
+        [
+            0,
+            RECORDS_PER_BATCH,
+            2 * RECORDS_PER_BATCH,
+            3 * RECORDS_PER_BATCH
+        ],
+        "the batches were appended in the order sent"
+    );
+    let stored = values(&read_partition(&cluster.bootstrap(), topic, 0));
+    assert_eq!(stored.len(), 40, "every acknowledged record is stored");
+}

@@ -4,7 +4,10 @@
 //! pipeline requests and match responses by order as well as correlation
 //! id). Responses go to a writer task, so a slow socket never stalls the
 //! next request's work, and large record payloads reach the socket by
-//! vectored writes without being copied. A frame over
+//! vectored writes without being copied. An acks=all Produce hands the
+//! writer a response still waiting for the in-sync replicas: the next
+//! request is read and appended meanwhile (a client with several requests in
+//! flight keeps the followers busy), and the writer keeps the order. A frame over
 //! `socket.request.max.bytes`, a malformed frame or an unsupported request
 //! closes this connection only, as Kafka does.
 
@@ -28,6 +31,19 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// huge frame and sends nothing costs little memory.
 const FRAME_ALLOCATION_STEP_BYTES: usize = 1 << 20;
 
+/// A response on its way to the socket, in request order.
+enum Queued {
+    Ready(EncodedBytes),
+    /// Encoded and written once `body` is ready.
+    Deferred {
+        correlation_id: i32,
+        version: i16,
+        body: std::pin::Pin<
+            Box<dyn std::future::Future<Output = eddy_protocol::ResponseBody> + Send>,
+        >,
+    },
+}
+
 pub async fn serve(
     broker: Arc<Broker>,
     stream: TcpStream,
@@ -38,9 +54,26 @@ pub async fn serve(
     let _ = stream.set_nodelay(true);
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
-    let (responses, mut queue) = mpsc::channel::<EncodedBytes>(WRITE_QUEUE_LENGTH);
+    let (responses, mut queue) = mpsc::channel::<Queued>(WRITE_QUEUE_LENGTH);
     let writer_task = tokio::spawn(async move {
-        while let Some(mut response) = queue.recv().await {
+        while let Some(queued) = queue.recv().await {
+            let mut response = match queued {
+                Queued::Ready(response) => response,
+                Queued::Deferred {
+                    correlation_id,
+                    version,
+                    body,
+                } => {
+                    let body = body.await;
+                    match ResponseFrame::encode(correlation_id, version, &body) {
+                        Ok(encoded) => encoded,
+                        Err(error) => {
+                            tracing::error!(%peer, %error, "could not encode a response; closing connection");
+                            break;
+                        }
+                    }
+                }
+            };
             if writer.write_all_buf(&mut response).await.is_err() {
                 break;
             }
@@ -67,7 +100,7 @@ pub async fn serve(
                 body,
             } => match ResponseFrame::encode(correlation_id, version, &body) {
                 Ok(encoded) => {
-                    if responses.send(encoded).await.is_err() {
+                    if responses.send(Queued::Ready(encoded)).await.is_err() {
                         break;
                     }
                 }
@@ -76,6 +109,20 @@ pub async fn serve(
                     break;
                 }
             },
+            Reply::Deferred {
+                correlation_id,
+                version,
+                body,
+            } => {
+                let queued = Queued::Deferred {
+                    correlation_id,
+                    version,
+                    body,
+                };
+                if responses.send(queued).await.is_err() {
+                    break;
+                }
+            }
             Reply::Nothing => {}
             Reply::Close(reason) => {
                 tracing::warn!(%peer, %reason, "closing connection");

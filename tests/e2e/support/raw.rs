@@ -102,6 +102,22 @@ impl RawConnection {
 
     /// Reads the response to the last request sent, of API `key` at `version`.
     pub fn read_response(&mut self, key: ApiKey, version: i16) -> ResponseBody {
+        let (correlation_id, body) = self.read_next_response(key, version);
+        assert_eq!(
+            correlation_id, self.correlation_id,
+            "correlation id of the {key:?} response"
+        );
+        body
+    }
+
+    /// The correlation id of the last request sent (they count from 1).
+    pub fn last_correlation_id(&self) -> i32 {
+        self.correlation_id
+    }
+
+    /// Reads the next response on the connection, of API `key` at
+    /// `version`, with its correlation id (for requests sent pipelined).
+    pub fn read_next_response(&mut self, key: ApiKey, version: i16) -> (i32, ResponseBody) {
         let mut length = [0u8; 4];
         self.stream
             .read_exact(&mut length)
@@ -116,11 +132,7 @@ impl RawConnection {
         self.last_response_bytes = length;
         let response = ResponseFrame::decode(&Bytes::from(frame), key, version)
             .unwrap_or_else(|error| panic!("undecodable {key:?} v{version} response: {error}"));
-        assert_eq!(
-            response.header.correlation_id, self.correlation_id,
-            "correlation id of the {key:?} response"
-        );
-        response.body
+        (response.header.correlation_id, response.body)
     }
 
     /// The node's version range for each API key it advertises.

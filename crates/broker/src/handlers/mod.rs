@@ -6,7 +6,9 @@
 //! (`eddy_protocol::API_TABLE`), capped at what each handler understands, so
 //! the advertised set is exactly what works.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -108,6 +110,13 @@ pub enum Reply {
         version: i16,
         body: Box<ResponseBody>,
     },
+    /// Write this response once `body` is ready (an acks=all Produce
+    /// waiting for its replicas); later responses wait behind it.
+    Deferred {
+        correlation_id: i32,
+        version: i16,
+        body: Pin<Box<dyn Future<Output = ResponseBody> + Send>>,
+    },
     /// Write nothing (a Produce with acks=0 that succeeded).
     Nothing,
     /// Close the connection, as Kafka does for malformed or unsupported
@@ -162,6 +171,13 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Rep
         }
         RequestBody::Produce(request) => match produce::handle(broker, request, version).await {
             produce::Outcome::Respond(response) => ResponseBody::Produce(response),
+            produce::Outcome::Replicating(response) => {
+                return Reply::Deferred {
+                    correlation_id,
+                    version,
+                    body: Box::pin(async move { ResponseBody::Produce(response.await) }),
+                };
+            }
             produce::Outcome::Nothing => return Reply::Nothing,
             produce::Outcome::Close(reason) => return Reply::Close(reason),
         },

@@ -19,6 +19,8 @@ use eddy_protocol::messages::{
 use eddy_protocol::records::validate_produce_batch_for_version;
 use eddy_protocol::{ErrorCode, StrBytes};
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,11 +29,15 @@ use crate::state::{ApiError, Broker, Partition, now_ms};
 
 pub enum Outcome {
     Respond(ProduceResponse),
+    /// acks=all: the batches are in the leader's log; the response is ready
+    /// once the in-sync replicas have them. The connection reads its next
+    /// request meanwhile and keeps responses in order.
+    Replicating(Pin<Box<dyn Future<Output = ProduceResponse> + Send>>),
     Nothing,
     Close(String),
 }
 
-pub async fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Outcome {
+pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Outcome {
     let acks = request.acks;
     if !matches!(acks, -1..=1) {
         let response = answer_all(
@@ -110,6 +116,36 @@ pub async fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> O
     if appended {
         broker.notify_appended();
     }
+    if acks == -1 && !waits.is_empty() {
+        let broker = broker.clone();
+        return Outcome::Replicating(Box::pin(async move {
+            wait_for_replicas(&broker, &mut responses, waits, timeout).await;
+            ProduceResponse {
+                responses,
+                ..Default::default()
+            }
+        }));
+    }
+    match acks {
+        0 if failures > 0 => {
+            Outcome::Close(format!("acks=0 produce failed on {failures} partitions"))
+        }
+        0 => Outcome::Nothing,
+        _ => Outcome::Respond(ProduceResponse {
+            responses,
+            ..Default::default()
+        }),
+    }
+}
+
+/// Waits until the in-sync replicas have each acks=all batch, marking the
+/// partitions whose wait failed.
+async fn wait_for_replicas(
+    broker: &Broker,
+    responses: &mut [TopicProduceResponse],
+    waits: Vec<(usize, usize, Arc<Partition>, i64)>,
+    timeout: Duration,
+) {
     for (topic_position, partition_position, partition, last_offset) in waits {
         let outcome = match partition
             .wait_replicated(broker.node_id, last_offset, timeout)
@@ -134,16 +170,6 @@ pub async fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> O
                 }
             ));
         }
-    }
-    match acks {
-        0 if failures > 0 => {
-            Outcome::Close(format!("acks=0 produce failed on {failures} partitions"))
-        }
-        0 => Outcome::Nothing,
-        _ => Outcome::Respond(ProduceResponse {
-            responses,
-            ..Default::default()
-        }),
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Assignment {
     pub partition_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// Replicas a reassignment is adding (not yet in sync).
+    pub adding: Vec<i32>,
 }
 
 impl Assignment {
@@ -40,6 +42,7 @@ impl Assignment {
             partition_epoch: -1,
             replicas: Vec::new(),
             isr: Vec::new(),
+            adding: Vec::new(),
         }
     }
 }
@@ -192,15 +195,18 @@ impl Partition {
             // Same leadership: a reassignment may have changed the replicas
             // at the same leader epoch. Only followers that stay keep their
             // progress; one added (perhaps removed and re-added, its log
-            // deleted in between) starts from scratch.
-            let previous = &state.assignment.replicas;
+            // deleted in between) starts from scratch. So does one that a
+            // reassignment has just begun to add, even if this node never
+            // saw it leave (the images in between were skipped).
+            let previous = &state.assignment;
             state.followers = assignment
                 .replicas
                 .iter()
                 .filter(|&&replica| replica != node_id)
                 .map(|&replica| {
-                    let kept = previous
-                        .contains(&replica)
+                    let newly_added =
+                        assignment.adding.contains(&replica) && !previous.adding.contains(&replica);
+                    let kept = (previous.replicas.contains(&replica) && !newly_added)
                         .then(|| state.followers.get(&replica).copied())
                         .flatten();
                     (replica, kept.unwrap_or(fresh))
@@ -407,7 +413,39 @@ mod tests {
             partition_epoch,
             replicas: replicas.to_vec(),
             isr: isr.to_vec(),
+            adding: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_replica_re_added_between_two_images_starts_from_scratch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open log");
+        let partition = Partition::new("orders", 2, log);
+        partition.apply_assignment(1, assignment(0, &[1, 2, 3], &[1, 2, 3]));
+        lock(&partition.log)
+            .append(batch(3), 0, now_ms())
+            .expect("append");
+        partition.record_follower_fetch(2, 3);
+        partition.record_follower_fetch(3, 3);
+        partition.advance_high_watermark();
+        // Node 3 was removed (leaving the ISR, deleting its log) and is being
+        // added again; this leader only sees the last of those images.
+        partition.apply_assignment(
+            1,
+            Assignment {
+                adding: vec![3],
+                ..assignment(4, &[1, 2, 3], &[1, 2])
+            },
+        );
+        assert_eq!(
+            partition.wanted_isr(1, LAG_MAX_MS),
+            None,
+            "not in sync before it fetches"
+        );
+        partition.record_follower_fetch(3, 3);
+        let wanted = partition.wanted_isr(1, LAG_MAX_MS).expect("node 3 rejoins");
+        assert_eq!(wanted.isr, vec![1, 2, 3]);
     }
 
     #[test]

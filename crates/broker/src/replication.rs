@@ -576,6 +576,7 @@ async fn alter_isr(broker: Arc<Broker>, partition: Arc<Partition>, wanted: Assig
                     partition_epoch: state.partition_epoch,
                     replicas: state.replicas,
                     isr: state.isr,
+                    adding: state.adding_replicas,
                 },
             );
             if partition.advance_high_watermark() {

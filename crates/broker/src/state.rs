@@ -845,6 +845,7 @@ fn assignment_of(state: &PartitionState) -> Assignment {
         partition_epoch: state.partition_epoch,
         replicas: state.replicas.clone(),
         isr: state.isr.clone(),
+        adding: state.adding_replicas.clone(),
     }
 }
 

@@ -357,40 +357,48 @@ async function scenario(page) {
   });
 
   let preferred = 0;
-  await step(`stop the preferred leader of ${topic}-0, restart it, elect preferred leaders; the leader cell returns`, async () => {
+  await step(`with automatic rebalancing off (cluster file), stop the preferred leader of ${topic}-0, restart it, and elect it from the partition's ★ button; the leader cell returns`, async () => {
     await openCluster(page);
-    const order = await page.locator(`[role="rowheader"][data-topic="${topic}"][data-partition="0"]`).getAttribute('data-replicas');
-    preferred = Number(order?.split(',')[0]);
-    expect(Number.isInteger(preferred), `${topic}-0's replicas in order (preferred first): ${order}`);
-    const elect = async () => {
-      await page.locator('button[data-action="elect-preferred"]').click();
+    const file = join(dataDir, 'eddy.toml');
+    const original = readFileSync(file, 'utf8');
+    const save = (text) => {
+      writeFileSync(`${file}.saving`, text);
+      renameSync(`${file}.saving`, file);
+    };
+    save(original.replace(/^\[defaults\].*$/m, (line) => `${line}\n"auto.leader.rebalance.enable" = "false"`));
+    await timelineEvent(page, 'the cluster file edit applied', /changed and was applied/);
+    await openCluster(page);
+    try {
+      const row = page.locator(`[role="rowheader"][data-topic="${topic}"][data-partition="0"]`);
+      const order = await row.getAttribute('data-replicas');
+      preferred = Number(order?.split(',')[0]);
+      expect(Number.isInteger(preferred), `${topic}-0's replicas in order (preferred first): ${order}`);
+      const electButton = row.locator('button[data-action="elect-partition"]');
+      if ((await leaderOf(page, 0)) !== preferred) {
+        await electButton.click();
+        await until(`node ${preferred}, the preferred replica, leads ${topic}-0`, async () => (await leaderOf(page, 0)) === preferred);
+      }
+      await check(page, (await electButton.count()) === 0, 'no ★ button while the preferred replica leads');
+      await page.getByRole('button', { name: `Stop node ${preferred}`, exact: true }).click();
+      const moved = await until(`the leader of ${topic}-0 moves off node ${preferred}`, async () => {
+        const leader = await leaderOf(page, 0);
+        return leader !== null && leader !== preferred ? leader : null;
+      }, 20_000);
+      await until(`node ${preferred} shows down`, async () => (await nodeColumn(page, preferred).getAttribute('data-status')) === 'down', 20_000);
+      await page.getByRole('button', { name: `Restart node ${preferred}`, exact: true }).click();
+      await until(`node ${preferred} in sync again for ${topic}-0`, async () => (await roleOf(page, 0, preferred)) === 'follower', REJOIN_TIMEOUT_MS);
+      await check(page, (await leaderOf(page, 0)) === moved, `node ${moved} still leads: nothing rebalanced on its own`);
+      await until(`a ★ button on ${topic}-0`, async () => (await electButton.count()) === 1);
+      await electButton.click();
       const toast = page.locator('.toast', { hasText: /Preferred leaders elected|No leader needed to change|Could not elect/ }).last();
       await toast.waitFor();
-      return toast.innerText();
-    };
-    if ((await leaderOf(page, 0)) !== preferred) {
-      await elect();
-      await until(`node ${preferred}, the preferred replica, leads ${topic}-0`, async () => (await leaderOf(page, 0)) === preferred);
+      const said = await toast.innerText();
+      await until(`the leader cell of ${topic}-0 back on node ${preferred}`, async () => (await leaderOf(page, 0)) === preferred, 15_000);
+      await screenshot(page, 'operations-preferred-leader');
+      return `node ${preferred} → node ${moved} → node ${preferred} after ★ (${JSON.stringify(said)})`;
+    } finally {
+      save(original);
     }
-    await page.getByRole('button', { name: `Stop node ${preferred}`, exact: true }).click();
-    const moved = await until(`the leader of ${topic}-0 moves off node ${preferred}`, async () => {
-      const leader = await leaderOf(page, 0);
-      return leader !== null && leader !== preferred ? leader : null;
-    }, 20_000);
-    await until(`node ${preferred} shows down`, async () => (await nodeColumn(page, preferred).getAttribute('data-status')) === 'down', 20_000);
-    await page.getByRole('button', { name: `Restart node ${preferred}`, exact: true }).click();
-    await until(`node ${preferred} in sync again for ${topic}-0 (or leading it)`, async () => {
-      const role = await roleOf(page, 0, preferred);
-      return role === 'follower' || role === 'leader';
-    }, REJOIN_TIMEOUT_MS);
-    let outcome = 'returned on its own (automatic rebalancing) before the button was needed';
-    if ((await leaderOf(page, 0)) !== preferred) {
-      const said = await elect();
-      outcome = `returned after Elect preferred leaders (${JSON.stringify(said)})`;
-    }
-    await until(`the leader cell of ${topic}-0 back on node ${preferred}`, async () => (await leaderOf(page, 0)) === preferred, 15_000);
-    await screenshot(page, 'operations-preferred-leader');
-    return `node ${preferred} → node ${moved} → node ${preferred}: ${outcome}`;
   });
 
   await step(`reassign ${topic}-1 with the form; its replica cells move`, async () => {
@@ -442,9 +450,21 @@ async function scenario(page) {
     const target = order.map((id) => (id === from ? free : id));
     const source = page.locator(`[data-topic="${topic}"][data-partition="2"][data-node-id="${from}"][data-role]`);
     const drop = page.locator(`[data-row-topic="${topic}"][data-row-partition="2"] [data-column-node="${free}"]`);
-    await source.dragTo(drop);
     const dialog = page.getByRole('dialog', { name: 'Reassign a partition' });
-    await dialog.waitFor();
+    // The view re-renders with every poll; a drop that lands while the row
+    // is redrawn misses its cell and is ignored, as a person's would be.
+    // Drag again then, as they would.
+    let attempts = 0;
+    for (;;) {
+      attempts += 1;
+      await source.dragTo(drop);
+      try {
+        await dialog.waitFor({ timeout: 3_000 });
+        break;
+      } catch (error) {
+        if (attempts === 3) throw error;
+      }
+    }
     const ticked = await dialog
       .locator('input[type="checkbox"][data-node-id]')
       .evaluateAll((boxes) => boxes.filter((box) => box.checked).map((box) => Number(box.dataset.nodeId)));
@@ -463,7 +483,7 @@ async function scenario(page) {
       },
       REASSIGN_TIMEOUT_MS,
     );
-    return `dragged node ${from}'s replica to node ${free}: ${before.join(',')} → ${after.join(',')}`;
+    return `dragged node ${from}'s replica to node ${free}${attempts > 1 ? ` (${attempts} drags)` : ''}: ${before.join(',')} → ${after.join(',')}`;
   });
 
   let added = 0;

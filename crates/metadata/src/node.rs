@@ -823,17 +823,31 @@ impl Shared {
     }
 }
 
+/// After a leader change, a second heartbeat follows the immediate one this
+/// much later: past the controller loop's next tick (50 ms).
+const LEADER_CHANGE_FOLLOW_UP: Duration = Duration::from_millis(80);
+
 async fn send_heartbeats(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let interval = Duration::from_millis(shared.config.heartbeat_interval_ms.max(1));
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A new controller hears from this node at once rather than at the next
     // tick, so it can tell the live nodes from the dead ones sooner.
+    // The new controller counts only heartbeats it gets after its next
+    // tick has seen the new term, so a second one follows shortly after.
     let mut metrics = shared.raft.metrics();
     let mut leader = metrics.borrow().current_leader;
+    let mut follow_up: Option<tokio::time::Instant> = None;
     loop {
+        let follow_up_at = follow_up;
         tokio::select! {
             _ = tick.tick() => {}
+            () = async {
+                match follow_up_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => follow_up = None,
             changed = metrics.changed() => {
                 if changed.is_err() {
                     return;
@@ -843,6 +857,7 @@ async fn send_heartbeats(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
                     continue;
                 }
                 leader = current;
+                follow_up = Some(tokio::time::Instant::now() + LEADER_CHANGE_FOLLOW_UP);
             }
             _ = shutdown.changed() => return,
         }

@@ -258,24 +258,12 @@ fn a_leader_throttle_holds_its_followers_back_until_it_is_lifted() {
 
 /// Checks that every acknowledged record is stored once, in the order sent.
 fn assert_acknowledged_once_in_order(stored: &[String], acknowledged: &[usize]) {
-    let mut position: BTreeMap<&str, usize> = BTreeMap::new();
-    for (index, value) in stored.iter().enumerate() {
-        assert!(
-            position.insert(value.as_str(), index).is_none(),
-            "{value} is stored twice"
-        );
-    }
-    let mut previous = None;
-    for sequence in acknowledged {
-        let value = format!("r-{sequence:07}");
-        let at = *position
-            .get(value.as_str())
-            .unwrap_or_else(|| panic!("acknowledged {value} is missing"));
-        if let Some(previous) = previous {
-            assert!(at > previous, "{value} is out of order");
-        }
-        previous = Some(at);
-    }
+    support::kafka::assert_acknowledged_once_in_order(
+        "the partition",
+        stored,
+        acknowledged,
+        |sequence| format!("r-{sequence:07}"),
+    );
 }
 
 #[test]

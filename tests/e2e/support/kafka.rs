@@ -330,3 +330,33 @@ pub fn values(records: &[Received]) -> Vec<String> {
         })
         .collect()
 }
+
+/// Checks that every acknowledged record is stored exactly once and in the
+/// order sent: `stored` are the values read back, `value_of` gives the value
+/// sent with each acknowledged sequence number, `what` names the partition in
+/// failures.
+pub fn assert_acknowledged_once_in_order(
+    what: &str,
+    stored: &[String],
+    acknowledged: &[usize],
+    value_of: impl Fn(usize) -> String,
+) {
+    let mut position: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (index, value) in stored.iter().enumerate() {
+        assert!(
+            position.insert(value.as_str(), index).is_none(),
+            "{what}: {value} is stored twice"
+        );
+    }
+    let mut previous = None;
+    for &sequence in acknowledged {
+        let value = value_of(sequence);
+        let at = *position
+            .get(value.as_str())
+            .unwrap_or_else(|| panic!("{what}: acknowledged {value} is missing"));
+        if let Some(previous) = previous {
+            assert!(at > previous, "{what}: {value} is out of order");
+        }
+        previous = Some(at);
+    }
+}

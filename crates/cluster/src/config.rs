@@ -131,7 +131,7 @@ impl ClusterFile {
         if path.exists() {
             return Ok(false);
         }
-        write_atomically(&path, Self::render(nodes, base_port).as_bytes())?;
+        write_atomically(&path, Self::render(nodes, base_port).as_bytes(), false)?;
         Ok(true)
     }
 
@@ -151,7 +151,7 @@ impl ClusterFile {
         };
         let rewritten = replace_top_level_value(&text, "nodes", &nodes.to_string());
         if rewritten != text {
-            write_atomically(&path, rewritten.as_bytes())?;
+            write_atomically(&path, rewritten.as_bytes(), false)?;
         }
         Ok(())
     }
@@ -271,45 +271,66 @@ impl Membership {
     }
 
     pub fn read(data_dir: &Path) -> Result<Option<Membership>, ClusterError> {
-        let path = Self::path(data_dir);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(ClusterError::Io {
-                    what: format!("reading {}", path.display()),
-                    source,
-                });
-            }
-        };
-        serde_json::from_str(&text).map(Some).map_err(|error| {
-            ClusterError::InvalidSpec(format!("{} is damaged: {error}", path.display()))
-        })
+        read_json(&Self::path(data_dir), ClusterError::InvalidSpec)
     }
 
     pub fn write(&self, data_dir: &Path) -> Result<(), ClusterError> {
         let text = serde_json::to_vec_pretty(self).map_err(|error| {
             ClusterError::Control(format!("encoding {MEMBERSHIP_FILE}: {error}"))
         })?;
-        write_atomically(&Self::path(data_dir), &text)
+        write_atomically(&Self::path(data_dir), &text, false)
     }
 }
 
 /// Writes `path` through a temporary file in the same directory and a
-/// rename, so readers see the old or the new content, never a mix.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), ClusterError> {
+/// rename, so readers see the old or the new content, never a mix. A
+/// `private` file is readable by its owner only (it holds a token).
+pub(crate) fn write_atomically(
+    path: &Path,
+    contents: &[u8],
+    private: bool,
+) -> Result<(), ClusterError> {
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temporary = path.with_file_name(format!(".{name}.tmp"));
     let what = || format!("writing {}", temporary.display());
-    let mut file = std::fs::File::create(&temporary).map_err(ClusterError::io(what()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(&temporary).map_err(ClusterError::io(what()))?;
     file.write_all(contents).map_err(ClusterError::io(what()))?;
     file.sync_all().map_err(ClusterError::io(what()))?;
     drop(file);
     std::fs::rename(&temporary, path)
         .map_err(ClusterError::io(format!("replacing {}", path.display())))
+}
+
+/// Reads a JSON file: `Ok(None)` when there is none, `damaged` names the
+/// error for one that does not parse.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    damaged: impl FnOnce(String) -> ClusterError,
+) -> Result<Option<T>, ClusterError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ClusterError::Io {
+                what: format!("reading {}", path.display()),
+                source,
+            });
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|error| damaged(format!("{} is damaged: {error}", path.display())))
 }
 
 /// Watches `path` (through its directory, since editors replace files
@@ -367,6 +388,30 @@ pub fn watch_config(path: &Path) -> Result<mpsc::Receiver<()>, ClusterError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_file_is_written_for_its_owner_only_and_replaced_whole() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        write_atomically(&path, b"{\"a\": 1}", true).expect("write");
+        write_atomically(&path, b"{\"a\": 2}", true).expect("rewrite");
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let read: Option<serde_json::Value> =
+            read_json(&path, ClusterError::Control).expect("read");
+        assert_eq!(read, Some(serde_json::json!({"a": 2})));
+        let missing: Option<serde_json::Value> =
+            read_json(&dir.path().join("none.json"), ClusterError::Control).expect("read");
+        assert_eq!(missing, None);
+        std::fs::write(&path, "{").expect("damage");
+        let damaged = read_json::<serde_json::Value>(&path, ClusterError::Control);
+        assert!(damaged.is_err_and(|error| error.to_string().contains("is damaged")));
+    }
 
     #[test]
     fn the_default_file_parses_to_its_settings() {

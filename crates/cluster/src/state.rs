@@ -4,11 +4,11 @@
 //! since the token grants control of the cluster.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{read_json, write_atomically};
 use crate::error::ClusterError;
 use crate::supervisor::NodeStatus;
 
@@ -33,39 +33,16 @@ impl ClusterState {
 
     /// Reads `DATA/cluster.json`; `Ok(None)` when there is none.
     pub fn read(data_dir: &Path) -> Result<Option<ClusterState>, ClusterError> {
-        let path = Self::path(data_dir);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(ClusterError::Io {
-                    what: format!("reading {}", path.display()),
-                    source,
-                });
-            }
-        };
-        serde_json::from_str(&text).map(Some).map_err(|error| {
-            ClusterError::Control(format!("{} is damaged: {error}", path.display()))
-        })
+        read_json(&Self::path(data_dir), ClusterError::Control)
     }
 
+    /// Writes `DATA/cluster.json`, readable by its owner only (it holds the
+    /// control token).
     pub fn write(&self) -> Result<(), ClusterError> {
-        let path = Self::path(&self.data_dir);
-        let temporary = self.data_dir.join(format!("{STATE_FILE}.tmp"));
-        let text = serde_json::to_string_pretty(self)
+        let mut text = serde_json::to_vec_pretty(self)
             .map_err(|error| ClusterError::Control(format!("encoding cluster state: {error}")))?;
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let what = || format!("writing {}", temporary.display());
-        let mut file = options.open(&temporary).map_err(ClusterError::io(what()))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.write_all(b"\n"))
-            .map_err(ClusterError::io(what()))?;
-        drop(file);
-        std::fs::rename(&temporary, &path)
-            .map_err(ClusterError::io(format!("replacing {}", path.display())))
+        text.push(b'\n');
+        write_atomically(&Self::path(&self.data_dir), &text, true)
     }
 
     /// Removes `DATA/cluster.json` if it is still this supervisor's.

@@ -954,7 +954,11 @@ impl Supervisor {
     /// file. Lasts until [`Supervisor::heal`] or the node's next start.
     pub fn isolate(&mut self, id: u16) -> Result<(), ClusterError> {
         self.running_node(id)?;
-        write_atomically(&fault_file(&self.spec, id), b"{\"isolated\": true}\n")?;
+        write_atomically(
+            &fault_file(&self.spec, id),
+            b"{\"isolated\": true}\n",
+            false,
+        )?;
         self.node_mut(id)?.isolated = true;
         self.write_state()
     }
@@ -963,7 +967,11 @@ impl Supervisor {
     pub async fn heal(&mut self, id: u16) -> Result<(), ClusterError> {
         self.node_mut(id)?;
         if self.spec.node_data_dir(id).exists() {
-            write_atomically(&fault_file(&self.spec, id), b"{\"isolated\": false}\n")?;
+            write_atomically(
+                &fault_file(&self.spec, id),
+                b"{\"isolated\": false}\n",
+                false,
+            )?;
         }
         self.node_mut(id)?.isolated = false;
         self.write_state()?;

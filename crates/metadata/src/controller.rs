@@ -97,7 +97,10 @@ impl Liveness {
 pub(crate) struct Controller {
     shared: Arc<Shared>,
     brokers: BTreeMap<i32, Liveness>,
-    was_leader: bool,
+    /// The raft term this node last took over as leader in. A term, not a
+    /// flag: a node can lose and regain leadership while one round of work
+    /// waits on a proposal, and each new term is a new take-over.
+    led_term: Option<u64>,
     learners_requested: HashMap<i32, Instant>,
     took_over_at: Instant,
     /// When leader imbalance was last checked (or this node took over).
@@ -113,7 +116,7 @@ impl Controller {
         Self {
             shared,
             brokers: BTreeMap::new(),
-            was_leader: false,
+            led_term: None,
             learners_requested: HashMap::new(),
             took_over_at: Instant::now(),
             last_rebalance_check: Instant::now(),
@@ -142,6 +145,10 @@ impl Controller {
     }
 
     fn record(&mut self, event: ControllerEvent) {
+        // A heartbeat can arrive between the election and the next tick: it
+        // was sent to this term, so the take-over's reset must not drop it.
+        // (Acting on it still waits for the tick.)
+        self.follow_leadership();
         let now = Instant::now();
         match event {
             ControllerEvent::Heartbeat {
@@ -169,13 +176,25 @@ impl Controller {
         }
     }
 
-    async fn act(&mut self) {
-        let is_leader = self.shared.is_leader();
-        if is_leader && !self.was_leader {
+    /// Takes over when this node leads a term it has not taken over in yet.
+    fn follow_leadership(&mut self) {
+        let term = self.shared.leader_term();
+        if term.is_some() && term != self.led_term {
             self.take_over();
         }
-        self.was_leader = is_leader;
-        if !is_leader {
+        self.led_term = term;
+    }
+
+    /// Whether this node still leads the term it took over in. Each step
+    /// of [`Controller::act`] asks first: the one before may have waited on
+    /// proposals while leadership moved away and back.
+    fn still_leading(&self) -> bool {
+        self.led_term.is_some() && self.shared.leader_term() == self.led_term
+    }
+
+    async fn act(&mut self) {
+        self.follow_leadership();
+        if self.led_term.is_none() {
             return;
         }
         if self.shared.image().cluster_id.is_empty() {
@@ -184,11 +203,21 @@ impl Controller {
             self.propose(Command::InitCluster { cluster_id }).await;
         }
         self.forget_unregistered();
-        self.register_and_unfence().await;
-        self.fence_silent().await;
-        self.add_learners();
-        self.change_voters();
-        self.rebalance_leaders().await;
+        if self.still_leading() {
+            self.register_and_unfence().await;
+        }
+        // Fencing judges silence against the take-over time: never with
+        // a take-over from an earlier term.
+        if self.still_leading() {
+            self.fence_silent().await;
+        }
+        if self.still_leading() {
+            self.add_learners();
+            self.change_voters();
+        }
+        if self.still_leading() {
+            self.rebalance_leaders().await;
+        }
     }
 
     /// Starts every known broker's clock now.

@@ -448,9 +448,16 @@ impl Shared {
     }
 
     pub(crate) fn is_leader(&self) -> bool {
+        self.leader_term().is_some()
+    }
+
+    /// The raft term this node leads, if it is the leader.
+    pub(crate) fn leader_term(&self) -> Option<u64> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
-        metrics.state == ServerState::Leader && metrics.current_leader == Some(self.node_id as u64)
+        let leading = metrics.state == ServerState::Leader
+            && metrics.current_leader == Some(self.node_id as u64);
+        leading.then_some(metrics.current_term)
     }
 
     /// Ids of raft voters and learners.
@@ -824,7 +831,7 @@ impl Shared {
 }
 
 /// After a leader change, a second heartbeat follows the immediate one this
-/// much later: past the controller loop's next tick (50 ms).
+/// much later, in case the first was lost on a connection to the old leader.
 const LEADER_CHANGE_FOLLOW_UP: Duration = Duration::from_millis(80);
 
 async fn send_heartbeats(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
@@ -833,8 +840,7 @@ async fn send_heartbeats(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A new controller hears from this node at once rather than at the next
     // tick, so it can tell the live nodes from the dead ones sooner.
-    // The new controller counts only heartbeats it gets after its next
-    // tick has seen the new term, so a second one follows shortly after.
+    // A second one follows shortly after, in case the first was lost.
     let mut metrics = shared.raft.metrics();
     let mut leader = metrics.borrow().current_leader;
     let mut follow_up: Option<tokio::time::Instant> = None;

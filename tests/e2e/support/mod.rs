@@ -305,6 +305,20 @@ impl Node {
         format!("{error}{}", lines[tail_start..].join("\n"))
     }
 
+    /// With `EDDY_TEST_LOGS=DIR`, a failing test's nodes leave their whole
+    /// logs in DIR (as `node<id>-<port>.log`); the temporary home goes.
+    fn keep_whole_log(&self) {
+        let Some(dir) = std::env::var_os("EDDY_TEST_LOGS") else {
+            return;
+        };
+        let kept = Path::new(&dir).join(format!("node{}-{}.log", self.node_id, self.port));
+        if let Err(error) = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::copy(self.log_path(), &kept).map(drop))
+        {
+            eprintln!("could not keep the node log as {}: {error}", kept.display());
+        }
+    }
+
     fn log_path(&self) -> PathBuf {
         self.home.path().join("node.log")
     }
@@ -390,6 +404,7 @@ impl Drop for Node {
         }
         self.kill();
         if std::thread::panicking() {
+            self.keep_whole_log();
             eprintln!(
                 "--- last lines of the log of the node on port {} ---\n{}\n---",
                 self.port,

@@ -148,8 +148,10 @@ pub struct RoleChange {
 /// The node's state, shared by all connections.
 pub struct Broker {
     /// The effective configuration: `static_config` with the dynamic
-    /// broker configs of the applied metadata laid over it.
-    pub config: RwLock<BrokerConfig>,
+    /// broker configs of the applied metadata laid over it. Shared, so a
+    /// reader on a hot path (every fetch round) takes a reference count,
+    /// not a copy of every setting.
+    config: RwLock<Arc<BrokerConfig>>,
     /// The configuration the node started with (properties file and
     /// command line).
     static_config: BrokerConfig,
@@ -247,7 +249,7 @@ impl Broker {
             node_id: config.node_id,
             data_dir: data_dir.clone(),
             static_config: config.clone(),
-            config: RwLock::new(config),
+            config: RwLock::new(Arc::new(config)),
             metadata,
             topics: RwLock::new(BTreeMap::new()),
             applying: Mutex::new(()),
@@ -332,7 +334,7 @@ impl Broker {
             let mut current = self.config.write().unwrap_or_else(lock_poisoned);
             let differs = current.dynamic_differs(&broker_config);
             if differs {
-                *current = broker_config.clone();
+                *current = Arc::new(broker_config.clone());
             }
             differs
         };
@@ -545,8 +547,8 @@ impl Broker {
             .collect()
     }
 
-    pub fn broker_config(&self) -> BrokerConfig {
-        self.config.read().unwrap_or_else(lock_poisoned).clone()
+    pub fn broker_config(&self) -> Arc<BrokerConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(lock_poisoned))
     }
 
     /// The group coordinator's settings.

@@ -1235,26 +1235,30 @@ impl Applier<'_> {
         let replaced = partition
             .is_reassigning()
             .then(|| without(&partition.replicas, &partition.removing_replicas));
-        if adding.is_empty() && removing.is_empty() {
-            // The original replicas, maybe in a new order: nothing to copy
-            // or remove, so the change completes at once.
-            if replaced.is_none() && partition.replicas == target {
-                return Ok(());
-            }
-            partition.replicas = target.to_vec();
-            partition.adding_replicas.clear();
-            partition.removing_replicas.clear();
-            partition.partition_epoch += 1;
-            if !dropped.is_empty() {
-                self.drop_adding_replicas(
-                    topic,
-                    index,
-                    &mut partition,
-                    &original,
-                    &dropped,
-                    "replace the reassignment",
-                )?;
-            }
+        // The original replicas, maybe in a new order: nothing to copy or
+        // remove, so the change completes at once.
+        let completes_at_once = adding.is_empty() && removing.is_empty();
+        if completes_at_once && replaced.is_none() && partition.replicas == target {
+            return Ok(());
+        }
+        // The new replicas first, then those leaving (until they have left).
+        let mut replicas = target.to_vec();
+        replicas.extend(&removing);
+        partition.replicas = replicas;
+        partition.adding_replicas = adding.clone();
+        partition.removing_replicas = removing.clone();
+        partition.partition_epoch += 1;
+        if !dropped.is_empty() {
+            self.drop_adding_replicas(
+                topic,
+                index,
+                &mut partition,
+                &original,
+                &dropped,
+                "replace the reassignment",
+            )?;
+        }
+        if completes_at_once {
             let order = if original == target {
                 String::new()
             } else {
@@ -1293,22 +1297,6 @@ impl Applier<'_> {
             );
             self.store_partition(topic, index, partition);
             return Ok(());
-        }
-        let mut replicas = target.to_vec();
-        replicas.extend(&removing);
-        partition.replicas = replicas;
-        partition.adding_replicas = adding.clone();
-        partition.removing_replicas = removing.clone();
-        partition.partition_epoch += 1;
-        if !dropped.is_empty() {
-            self.drop_adding_replicas(
-                topic,
-                index,
-                &mut partition,
-                &original,
-                &dropped,
-                "replace the reassignment",
-            )?;
         }
         let plan = match (adding.is_empty(), removing.is_empty()) {
             (false, false) => format!(

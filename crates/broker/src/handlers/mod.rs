@@ -102,6 +102,10 @@ pub fn advertised_versions(key: ApiKey) -> Option<(i16, i16)> {
     (min <= max).then_some((min, max))
 }
 
+/// A response body still being made (an acks=all Produce waiting for its
+/// replicas).
+pub type PendingBody = Pin<Box<dyn Future<Output = ResponseBody> + Send>>;
+
 /// What a connection does with a request.
 pub enum Reply {
     /// Write this response, encoded at `version`, with this correlation id.
@@ -115,7 +119,7 @@ pub enum Reply {
     Deferred {
         correlation_id: i32,
         version: i16,
-        body: Pin<Box<dyn Future<Output = ResponseBody> + Send>>,
+        body: PendingBody,
     },
     /// Write nothing (a Produce with acks=0 that succeeded).
     Nothing,
@@ -171,11 +175,11 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Rep
         }
         RequestBody::Produce(request) => match produce::handle(broker, request, version).await {
             produce::Outcome::Respond(response) => ResponseBody::Produce(response),
-            produce::Outcome::Replicating(response) => {
+            produce::Outcome::Replicating(body) => {
                 return Reply::Deferred {
                     correlation_id,
                     version,
-                    body: Box::pin(async move { ResponseBody::Produce(response.await) }),
+                    body,
                 };
             }
             produce::Outcome::Nothing => return Reply::Nothing,

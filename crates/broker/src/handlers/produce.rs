@@ -17,10 +17,8 @@ use eddy_protocol::messages::{
     produce_response::{PartitionProduceResponse, TopicProduceResponse},
 };
 use eddy_protocol::records::validate_produce_batch_for_version;
-use eddy_protocol::{ErrorCode, StrBytes};
+use eddy_protocol::{ErrorCode, ResponseBody, StrBytes};
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +30,7 @@ pub enum Outcome {
     /// acks=all: the batches are in the leader's log; the response is ready
     /// once the in-sync replicas have them. The connection reads its next
     /// request meanwhile and keeps responses in order.
-    Replicating(Pin<Box<dyn Future<Output = ProduceResponse> + Send>>),
+    Replicating(super::PendingBody),
     Nothing,
     Close(String),
 }
@@ -120,10 +118,10 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
         let broker = broker.clone();
         return Outcome::Replicating(Box::pin(async move {
             wait_for_replicas(&broker, &mut responses, waits, timeout).await;
-            ProduceResponse {
+            ResponseBody::Produce(ProduceResponse {
                 responses,
                 ..Default::default()
-            }
+            })
         }));
     }
     match acks {
@@ -235,10 +233,7 @@ fn append(
     }
     let records = records.ok_or_else(|| ApiError::new(ErrorCode::InvalidRecord, "no records"))?;
     let max_bytes = {
-        let defaults = broker
-            .config
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let defaults = broker.broker_config();
         let config = topic
             .config
             .read()

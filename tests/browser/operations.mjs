@@ -16,21 +16,10 @@
 // for the first one); one that later steps depend on ends the run there.
 // Exits non-zero if any expectation was unmet.
 
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { browserRun, seconds } from './harness.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-];
 const VIEWPORT = { width: 1400, height: 850 };
 
 const NODES = 3;
@@ -46,91 +35,22 @@ const REJOIN_TIMEOUT_MS = 30_000;
 const REASSIGN_TIMEOUT_MS = 30_000;
 /** A new node starts and registers within this. */
 const ADD_TIMEOUT_MS = 45_000;
-const POLL_MS = 100;
-const SETTLE_TIMEOUT_MS = 2000;
 /** The whole run; past it the script names the step that hung and exits. */
 const RUN_TIMEOUT_MS = 200_000;
-const REMEMBERED_CALLS = 40;
 
 const [url, screenshotDir, dataDir] = process.argv.slice(2);
 if (!url || !screenshotDir || !dataDir) {
   console.error('usage: node tests/browser/operations.mjs CONSOLE_URL SCREENSHOT_DIR DATA_DIR');
   process.exit(2);
 }
-mkdirSync(screenshotDir, { recursive: true });
 
 const topic = `moves-${Date.now().toString(36)}`;
-const screenshots = [];
-const calls = [];
-const pageErrors = [];
-let currentStep = 'launching the browser';
-const unmet = [];
-
-class Unmet extends Error {}
-
-function expect(condition, what) {
-  if (!condition) throw new Unmet(what);
-}
-
-async function check(page, condition, what) {
-  if (condition) return;
-  console.error(`FAIL ${currentStep}: ${what}`);
-  if (unmet.length === 0) await reportPage(page);
-  unmet.push(`${currentStep}: ${what}`);
-}
-
-function seconds(ms) {
-  return `${(ms / 1000).toFixed(2)} s`;
-}
-
-async function until(what, probe, timeoutMs = WAIT_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (last !== null && last !== undefined && last !== false) return last;
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
-    }
-    if (Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-  throw new Unmet(`${what} (not within ${seconds(timeoutMs)}; last seen: ${JSON.stringify(last ?? null)})`);
-}
-
-async function step(name, body) {
-  currentStep = name;
-  const started = Date.now();
-  const unmetBefore = unmet.length;
-  const detail = await body();
-  const outcome = unmet.length === unmetBefore ? 'ok  ' : 'FAIL';
-  console.log(`${outcome} ${name} (${seconds(Date.now() - started)})${detail ? ` — ${detail}` : ''}`);
-}
-
-async function screenshot(page, name) {
-  await page.evaluate(() => {
-    for (const dismiss of document.querySelectorAll('.toast.success button[aria-label="Dismiss"]')) dismiss.click();
-  });
-  await page
-    .waitForFunction(
-      () =>
-        document
-          .getAnimations()
-          .every((animation) => animation.playState !== 'running' || animation.effect?.getComputedTiming().endTime === Infinity),
-      null,
-      { timeout: SETTLE_TIMEOUT_MS },
-    )
-    .catch(() => {});
-  const path = join(screenshotDir, `${name}.png`);
-  await page.screenshot({ path });
-  screenshots.push(path);
-}
-
-async function open(page, label, heading = label) {
-  await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: label, exact: true }).click();
-  await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
-}
+const { expect, check, until, step, screenshot, open, run } = browserRun({
+  screenshotDir,
+  viewport: VIEWPORT,
+  waitMs: WAIT_MS,
+  runTimeoutMs: RUN_TIMEOUT_MS,
+});
 
 /** Opens the Cluster view showing only the test's topic. */
 async function openCluster(page) {
@@ -183,73 +103,6 @@ async function timelineEvent(page, what, pattern, timeoutMs = WAIT_MS) {
   await open(page, 'Timeline');
   const text = await until(what, async () => (await timelineTexts(page)).find((line) => pattern.test(line)) ?? null, timeoutMs);
   return text;
-}
-
-async function main() {
-  const runStarted = Date.now();
-  const profile = mkdtempSync(join(tmpdir(), 'eddy-browser-ops-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: VIEWPORT,
-    colorScheme: 'light',
-    locale: 'en-US',
-  });
-  const watchdog = setTimeout(() => {
-    console.error(`FAIL the run took over ${seconds(RUN_TIMEOUT_MS)}; hung in: ${currentStep}`);
-    process.exit(1);
-  }, RUN_TIMEOUT_MS);
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(WAIT_MS);
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  page.on('response', async (response) => {
-    if (!response.url().endsWith('/api/call')) return;
-    const request = response.request().postData() ?? '';
-    const body = await response.text().catch(() => '');
-    calls.push({ status: response.status(), request, response: body.slice(0, 600) });
-    if (calls.length > REMEMBERED_CALLS) calls.shift();
-  });
-
-  try {
-    await scenario(page);
-  } catch (error) {
-    const reason = error instanceof Unmet ? error.message : (error?.stack ?? String(error));
-    console.error(`FAIL ${currentStep}: ${reason}`);
-    if (unmet.length === 0) await reportPage(page);
-    unmet.push(`${currentStep}: ${reason}`);
-  } finally {
-    clearTimeout(watchdog);
-    await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
-  }
-  console.log(`screenshots:\n${screenshots.map((path) => `  ${path}`).join('\n')}`);
-  if (unmet.length > 0) {
-    console.error(`${unmet.length} expectation(s) unmet after ${seconds(Date.now() - runStarted)}:`);
-    for (const what of unmet) console.error(`  - ${what}`);
-    process.exitCode = 1;
-  } else {
-    console.log(`all steps passed in ${seconds(Date.now() - runStarted)}`);
-  }
-}
-
-async function reportPage(page) {
-  const failurePath = join(screenshotDir, 'failure.png');
-  await page
-    .screenshot({ path: failurePath, fullPage: true })
-    .then(() => console.error(`  screenshot: ${failurePath}`))
-    .catch(() => {});
-  const shown = await page
-    .locator('[role="alert"], .toast')
-    .allInnerTexts()
-    .catch(() => []);
-  if (shown.length > 0) console.error(`  the page shows: ${JSON.stringify(shown)}`);
-  if (pageErrors.length > 0) console.error(`  page errors: ${JSON.stringify(pageErrors)}`);
-  const failedCalls = calls.filter((call) => call.status !== 200 || call.response.includes('"error"'));
-  for (const call of failedCalls.slice(-5)) {
-    console.error(`  failed call: ${call.request} → HTTP ${call.status} ${call.response}`);
-  }
-  for (const call of calls.slice(-5)) console.error(`  recent call: ${call.request} → HTTP ${call.status} ${call.response}`);
 }
 
 async function scenario(page) {
@@ -577,4 +430,4 @@ async function scenario(page) {
   });
 }
 
-await main();
+await run(scenario);

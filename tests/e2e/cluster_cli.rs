@@ -9,16 +9,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::ops::{Deref, DerefMut};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use eddy_client::Client;
 use serde_json::Value;
-use tempfile::TempDir;
+use support::up::signal;
 
 const NODES: u16 = 3;
 /// From `up` to its ready line: the target is under a second; allow for a
@@ -35,28 +33,33 @@ const CONTROLLER_OFFSET: u16 = 100;
 
 /// One `eddy cluster up` in the foreground with its own data directory.
 struct Cluster {
-    home: TempDir,
+    up: support::up::Up,
     base_port: u16,
-    supervisor: Option<Child>,
     /// What `up` printed up to and including its node lines.
     printed: Vec<String>,
-    started: Instant,
     ready_after: Duration,
+}
+
+impl Deref for Cluster {
+    type Target = support::up::Up;
+
+    fn deref(&self) -> &support::up::Up {
+        &self.up
+    }
+}
+
+impl DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut support::up::Up {
+        &mut self.up
+    }
 }
 
 impl Cluster {
     fn up() -> Cluster {
-        let home = tempfile::Builder::new()
-            .prefix("eddy-cluster-e2e-")
-            .tempdir()
-            .expect("temporary cluster directory");
-        let base_port = support::cluster::free_base_port(NODES);
         let mut cluster = Cluster {
-            home,
-            base_port,
-            supervisor: None,
+            up: support::up::Up::new("eddy-cluster-e2e-", COMMAND_TIMEOUT),
+            base_port: support::cluster::free_base_port(NODES),
             printed: Vec::new(),
-            started: Instant::now(),
             ready_after: Duration::ZERO,
         };
         cluster.start();
@@ -65,36 +68,20 @@ impl Cluster {
 
     /// Runs `eddy cluster up` and waits for its ready line and node lines.
     fn start(&mut self) {
-        let stderr =
-            std::fs::File::create(self.home.path().join("supervisor.log")).expect("supervisor log");
-        self.started = Instant::now();
-        let mut child = Command::new(support::eddy_binary())
-            .args(["cluster", "up", "--nodes", &NODES.to_string()])
-            .arg("--data")
-            .arg(self.data_dir())
-            .args(["--base-port", &self.base_port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("spawning eddy cluster up");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let _ = lines.send(line);
-            }
-        });
-        self.supervisor = Some(child);
+        let started = Instant::now();
+        let nodes = NODES.to_string();
+        let base_port = self.base_port.to_string();
+        let received = self
+            .up
+            .spawn(&["--nodes", &nodes, "--base-port", &base_port]);
         self.printed.clear();
         let expected_lines = 1 + usize::from(NODES);
         while self.printed.len() < expected_lines {
-            let remaining = READY_TIMEOUT.saturating_sub(self.started.elapsed());
+            let remaining = READY_TIMEOUT.saturating_sub(started.elapsed());
             match received.recv_timeout(remaining) {
                 Ok(line) => {
                     if self.printed.is_empty() {
-                        self.ready_after = self.started.elapsed();
+                        self.ready_after = started.elapsed();
                     }
                     self.printed.push(line);
                 }
@@ -105,10 +92,6 @@ impl Cluster {
                 ),
             }
         }
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.home.path().join("data")
     }
 
     fn port(&self, node: u16) -> u16 {
@@ -125,84 +108,20 @@ impl Cluster {
             .collect()
     }
 
-    fn supervisor_pid(&self) -> u32 {
-        self.supervisor.as_ref().expect("supervisor running").id()
-    }
-
-    fn supervisor_log(&self) -> String {
-        std::fs::read_to_string(self.home.path().join("supervisor.log")).unwrap_or_default()
-    }
-
-    /// Runs `eddy cluster ARGS --data DIR`.
-    fn eddy(&self, args: &[&str]) -> support::Finished {
-        eddy_cluster(args, &self.data_dir())
-    }
-
-    /// Runs `eddy cluster ARGS` and fails the test unless it succeeds.
-    fn command(&self, args: &[&str]) -> String {
-        let finished = self.eddy(args);
-        assert!(
-            finished.status.success(),
-            "eddy cluster {args:?} failed ({}):\n{}",
-            finished.status,
-            finished.stderr
-        );
-        finished.stdout
-    }
-
-    fn status(&self) -> Value {
-        let stdout = self.command(&["status", "--json"]);
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|error| panic!("status --json printed no JSON ({error}):\n{stdout}"))
-    }
-
-    fn node_status(&self, node: u16) -> Value {
-        let status = self.status();
-        status["nodes"]
-            .as_array()
-            .and_then(|nodes| nodes.iter().find(|entry| entry["id"] == node))
-            .cloned()
-            .unwrap_or_else(|| panic!("status has no node {node}: {status}"))
-    }
-
     fn node_pid(&self, node: u16) -> u32 {
-        let status = self.node_status(node);
+        let status = self.node_status(u64::from(node));
         status["pid"]
             .as_u64()
             .and_then(|pid| u32::try_from(pid).ok())
             .unwrap_or_else(|| panic!("node {node} has no pid: {status}"))
     }
-
-    /// Waits for the supervisor to exit.
-    fn wait_supervisor(&mut self, timeout: Duration) -> ExitStatus {
-        let mut child = self.supervisor.take().expect("supervisor running");
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait().expect("polling the supervisor") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the supervisor did not exit within {timeout:?}; its log:\n{}",
-                    self.supervisor_log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(child) = self.supervisor.as_ref() {
-            // SIGTERM brings the cluster down cleanly; SIGKILL if it lingers.
-            signal("-TERM", child.id());
-            let _ = self.wait_supervisor_quietly(GONE_TIMEOUT);
-        }
+        // SIGTERM brings the cluster down cleanly; SIGKILL if it lingers.
+        self.up.stop(GONE_TIMEOUT);
         if std::thread::panicking() {
-            eprintln!("--- supervisor log ---\n{}", self.supervisor_log());
             for node in 1..=NODES {
                 let log =
                     std::fs::read_to_string(self.data_dir().join(format!("node-{node}/eddy.log")))
@@ -215,39 +134,6 @@ impl Drop for Cluster {
             }
         }
     }
-}
-
-impl Cluster {
-    fn wait_supervisor_quietly(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let mut child = self.supervisor.take()?;
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        child.wait().ok()
-    }
-}
-
-fn eddy_cluster(args: &[&str], data_dir: &Path) -> support::Finished {
-    support::run(
-        Command::new(support::eddy_binary())
-            .arg("cluster")
-            .args(args)
-            .arg("--data")
-            .arg(data_dir),
-        COMMAND_TIMEOUT,
-    )
-}
-
-fn signal(name: &str, pid: u32) {
-    let _ = Command::new("kill")
-        .args([name, &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
 }
 
 fn process_exists(pid: u32) -> bool {
@@ -488,7 +374,7 @@ fn commands_without_a_running_cluster_say_how_to_start_one() {
         empty.path().display()
     );
     for args in [&["status"][..], &["kill", "1"], &["pause", "2"], &["down"]] {
-        let finished = eddy_cluster(args, empty.path());
+        let finished = support::up::eddy_cluster(args, empty.path(), COMMAND_TIMEOUT);
         assert!(
             !finished.status.success(),
             "eddy cluster {args:?} succeeded"

@@ -11,13 +11,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eddy_client::{Client, PartitionReassignment};
 use eddy_cluster::{ClusterSpec, NodeState, Supervisor};
@@ -26,7 +25,6 @@ use support::kafka::{
     self, Deliveries, Outgoing, RecordingProducer, create_replicated_topic, read_partition,
 };
 use support::wait_until;
-use tempfile::TempDir;
 
 /// From `up` to its ready line, on a loaded machine.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,20 +39,22 @@ const PORT_ROOM: u16 = 6;
 
 /// One `eddy cluster up` in the foreground with its own data directory.
 struct Up {
-    home: TempDir,
-    supervisor: Option<Child>,
+    up: support::up::Up,
+}
+
+impl Deref for Up {
+    type Target = support::up::Up;
+
+    fn deref(&self) -> &support::up::Up {
+        &self.up
+    }
 }
 
 impl Up {
     fn start(nodes: u16) -> Up {
-        let home = tempfile::Builder::new()
-            .prefix("eddy-cluster-ops-")
-            .tempdir()
-            .expect("temporary cluster directory");
         let base_port = support::cluster::free_base_port(PORT_ROOM);
         let mut up = Up {
-            home,
-            supervisor: None,
+            up: support::up::Up::new("eddy-cluster-ops-", COMMAND_TIMEOUT),
         };
         up.run(&[
             "--nodes",
@@ -69,43 +69,14 @@ impl Up {
     /// no other arguments: the cluster file says the rest.
     fn restart(&mut self) {
         self.command(&["down"]);
-        let mut child = self.supervisor.take().expect("supervisor running");
-        assert!(
-            wait_until(Duration::from_secs(15), || child
-                .try_wait()
-                .is_ok_and(|status| status.is_some())),
-            "eddy cluster up did not exit after down"
-        );
+        self.up.wait_supervisor(Duration::from_secs(15));
         self.run(&[]);
     }
 
     /// Runs `eddy cluster up ARGS --data DIR` and waits for its ready line.
     fn run(&mut self, args: &[&str]) {
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.home.path().join("supervisor.log"))
-            .expect("supervisor log");
-        let mut child = Command::new(support::eddy_binary())
-            .args(["cluster", "up"])
-            .args(args)
-            .arg("--data")
-            .arg(self.data_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("spawning eddy cluster up");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let _ = lines.send(line);
-            }
-        });
-        self.supervisor = Some(child);
-        match received.recv_timeout(READY_TIMEOUT) {
+        let printed = self.up.spawn(args);
+        match printed.recv_timeout(READY_TIMEOUT) {
             Ok(line) if line.starts_with("eddy cluster ready") => {}
             other => panic!(
                 "eddy cluster up printed {other:?}; its log:\n{}",
@@ -114,41 +85,8 @@ impl Up {
         }
     }
 
-    fn data_dir(&self) -> PathBuf {
-        self.home.path().join("data")
-    }
-
     fn config_path(&self) -> PathBuf {
         self.data_dir().join("eddy.toml")
-    }
-
-    fn supervisor_log(&self) -> String {
-        std::fs::read_to_string(self.home.path().join("supervisor.log")).unwrap_or_default()
-    }
-
-    /// Runs `eddy cluster ARGS --data DIR`.
-    fn eddy(&self, args: &[&str]) -> support::Finished {
-        eddy_cluster(args, &self.data_dir())
-    }
-
-    /// Runs `eddy cluster ARGS` and fails the test unless it succeeds.
-    fn command(&self, args: &[&str]) -> String {
-        let finished = self.eddy(args);
-        assert!(
-            finished.status.success(),
-            "eddy cluster {args:?} failed ({}):\n{}\n{}\nsupervisor log:\n{}",
-            finished.status,
-            finished.stdout,
-            finished.stderr,
-            self.supervisor_log()
-        );
-        finished.stdout
-    }
-
-    fn status(&self) -> Value {
-        let stdout = self.command(&["status", "--json"]);
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|error| panic!("status --json printed no JSON ({error}):\n{stdout}"))
     }
 
     fn node_ids(status: &Value) -> Vec<u64> {
@@ -163,15 +101,6 @@ impl Up {
             .unwrap_or_default()
     }
 
-    fn node_status(&self, node: u64) -> Value {
-        let status = self.status();
-        status["nodes"]
-            .as_array()
-            .and_then(|nodes| nodes.iter().find(|entry| entry["id"] == node))
-            .cloned()
-            .unwrap_or_else(|| panic!("status has no node {node}: {status}"))
-    }
-
     fn bootstrap(&self) -> String {
         self.status()["bootstrap_servers"]
             .as_str()
@@ -182,41 +111,6 @@ impl Up {
     fn client(&self) -> Client {
         Client::new(self.bootstrap().split(',').map(str::to_string)).with_node_timeout(NODE_TIMEOUT)
     }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- supervisor log ---\n{}", self.supervisor_log());
-        }
-        let Some(mut child) = self.supervisor.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-fn eddy_cluster(args: &[&str], data_dir: &Path) -> support::Finished {
-    support::run(
-        Command::new(support::eddy_binary())
-            .arg("cluster")
-            .args(args)
-            .arg("--data")
-            .arg(data_dir),
-        COMMAND_TIMEOUT,
-    )
 }
 
 /// Runs `future` on this test thread's runtime: a [`Client`] keeps its

@@ -16,6 +16,7 @@ pub mod group;
 pub mod kafka;
 pub mod raw;
 pub mod storage;
+pub mod up;
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read};

@@ -65,6 +65,11 @@ struct ReplicaState {
     followers: BTreeMap<i32, FollowerProgress>,
     /// An ISR change sent to the controller and not yet answered.
     isr_change_in_flight: bool,
+    /// Leader: where this node's log ended when its leadership began. A
+    /// follower must reach it to join the ISR, as in Kafka: a new leader's
+    /// high watermark can lag its log, and a follower caught up to the
+    /// high watermark alone may still miss records of earlier epochs.
+    epoch_start_offset: i64,
 }
 
 /// One partition hosted on this node.
@@ -107,6 +112,7 @@ impl Partition {
                 assignment,
                 followers: BTreeMap::new(),
                 isr_change_in_flight: false,
+                epoch_start_offset: 0,
             }),
             high_watermark,
         }
@@ -222,7 +228,9 @@ impl Partition {
                 .map(|&replica| (replica, fresh))
                 .collect();
             state.isr_change_in_flight = false;
-            if let Err(error) = lock(&self.log).assign_leader_epoch(assignment.leader_epoch) {
+            let mut log = lock(&self.log);
+            state.epoch_start_offset = log.log_end_offset();
+            if let Err(error) = log.assign_leader_epoch(assignment.leader_epoch) {
                 tracing::warn!(partition = self.name(), %error, "could not record the leader epoch");
             }
         }
@@ -329,6 +337,7 @@ impl Partition {
             let in_sync = state.assignment.isr.contains(&replica);
             let lagging = now - progress.last_caught_up_ms > lag_time_max_ms;
             let caught_up = progress.log_end_offset >= high_watermark
+                && progress.log_end_offset >= state.epoch_start_offset
                 && progress.log_end_offset >= 0
                 && now - progress.last_caught_up_ms <= lag_time_max_ms;
             if (in_sync && !lagging) || (!in_sync && caught_up) {
@@ -415,6 +424,44 @@ mod tests {
             isr: isr.to_vec(),
             adding: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_follower_joins_the_isr_only_once_it_reaches_the_start_of_the_leaders_epoch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open log");
+        let partition = Partition::new("orders", 0, log);
+        // Node 1 follows node 2: it has 5 records, 3 of them committed.
+        partition.apply_assignment(
+            1,
+            Assignment {
+                leader: 2,
+                ..assignment(0, &[1, 2, 3], &[1, 2])
+            },
+        );
+        lock(&partition.log)
+            .append(batch(5), 0, now_ms())
+            .expect("append");
+        partition.set_follower_high_watermark(3);
+        // Leadership moves to node 1 at epoch 1, from offset 5; its high
+        // watermark stays 3 until node 2 fetches again.
+        partition.apply_assignment(
+            1,
+            Assignment {
+                leader_epoch: 1,
+                ..assignment(1, &[1, 2, 3], &[1, 2])
+            },
+        );
+        assert_eq!(partition.high_watermark(), 3);
+        partition.record_follower_fetch(3, 4);
+        assert_eq!(
+            partition.wanted_isr(1, LAG_MAX_MS),
+            None,
+            "past the high watermark but short of the epoch's start (5)"
+        );
+        partition.record_follower_fetch(3, 5);
+        let wanted = partition.wanted_isr(1, LAG_MAX_MS).expect("node 3 joins");
+        assert_eq!(wanted.isr, vec![1, 2, 3]);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 // explained, heal it; slow a node and heal it; stop the preferred leader of
 // a partition, bring it back and elect preferred leaders until the leader
 // cell returns; reassign a partition with the form and watch its replica
-// cells move; add a node and see its column; remove it again; break the
+// cells move; move one onto a stopped node and cancel the move while it
+// waits; add a node and see its column; remove it again; break the
 // cluster file and see the error shown, then mend it.
 //
 // Usage: node tests/browser/operations.mjs CONSOLE_URL SCREENSHOT_DIR DATA_DIR
@@ -287,6 +288,58 @@ async function scenario(page) {
     const explanation = await timelineEvent(page, `a timeline event explaining the move of ${topic}-1`, new RegExp(`You asked to move ${topic}-1`));
     const inFlight = seenMoving.size > 0 ? `in flight seen: ${[...seenMoving].join(' ')}` : 'too quick to see in flight';
     return `${before.join(',')} → ${after.join(',')} (${inFlight}); "${explanation}"`;
+  });
+
+  await step(`move ${topic}-1 onto a stopped node; it stays in flight until cancelled from the list, and its replicas go back`, async () => {
+    await openCluster(page);
+    const before = await replicasOf(page, 1);
+    const nodes = (await nodeStatuses(page)).map(([id]) => id);
+    const stopped = nodes.find((id) => !before.includes(id));
+    expect(stopped !== undefined, `a node without a replica of ${topic}-1 (replicas ${before}, nodes ${nodes})`);
+    const leader = await leaderOf(page, 1);
+    const leaving = before.find((id) => id !== leader) ?? before[0];
+    await page.getByRole('button', { name: `Stop node ${stopped}`, exact: true }).click();
+    await until(`node ${stopped} shows down`, async () => (await nodeColumn(page, stopped).getAttribute('data-status')) === 'down', 20_000);
+    try {
+      await page.getByRole('button', { name: `Reassign ${topic}-1`, exact: true }).click();
+      const dialog = page.getByRole('dialog', { name: 'Reassign a partition' });
+      await dialog.locator(`input[type="checkbox"][data-node-id="${stopped}"]`).check();
+      await dialog.locator(`input[type="checkbox"][data-node-id="${leaving}"]`).uncheck();
+      await dialog.locator('button[data-action="confirm-reassign"]').click();
+      await dialog.waitFor({ state: 'detached' });
+      // A stopped node cannot copy the log: the move waits for it.
+      const listed = page
+        .getByRole('region', { name: 'Reassignments in flight' })
+        .locator(`li[data-topic="${topic}"][data-partition="1"]`);
+      await listed.waitFor();
+      const shown = await listed.innerText();
+      await check(
+        page,
+        shown.includes(`adding ${stopped}`) && shown.includes(`removing ${leaving}`),
+        `the in-flight list says node ${stopped} is being added and node ${leaving} removed: ${JSON.stringify(shown)}`,
+      );
+      await until(`node ${stopped}'s cell of ${topic}-1 marked as being added`, async () =>
+        (await page.locator(`[data-topic="${topic}"][data-partition="1"][data-node-id="${stopped}"]`).getAttribute('data-reassigning')) === 'adding',
+      );
+      await screenshot(page, 'operations-reassignment-in-flight');
+      await listed.locator('button[data-action="cancel-reassignment"]').click();
+      await page.locator('.toast', { hasText: `Reassignment of ${topic}-1 cancelled` }).waitFor();
+      const after = await until(
+        `${topic}-1 back on nodes ${before.join(',')} and no longer in flight`,
+        async () => {
+          const replicas = await replicasOf(page, 1);
+          const back = replicas.length === before.length && before.every((id) => replicas.includes(id));
+          return back && (await listed.count()) === 0 ? replicas : null;
+        },
+        REASSIGN_TIMEOUT_MS,
+      );
+      const explanation = await timelineEvent(page, `a timeline event saying the move of ${topic}-1 was cancelled`, new RegExp(`You cancelled the reassignment of ${topic}-1\\b`));
+      return `${before.join(',')} → adding ${stopped}, removing ${leaving} → cancelled → ${after.join(',')}; "${explanation}"`;
+    } finally {
+      await openCluster(page);
+      await page.getByRole('button', { name: `Restart node ${stopped}`, exact: true }).click();
+      await until(`node ${stopped} shows up again`, async () => (await nodeColumn(page, stopped).getAttribute('data-status')) === 'up', REJOIN_TIMEOUT_MS);
+    }
   });
 
   await step(`drag a replica of ${topic}-2 onto another node's column; the form opens with it moved, and it moves`, async () => {

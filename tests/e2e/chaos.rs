@@ -30,7 +30,7 @@ use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use support::cluster::Cluster;
-use support::kafka::{self, Outgoing, RecordingProducer, create_replicated_topic, read_partition};
+use support::kafka::{self, Outgoing, RecordingProducer, create_replicated_topic};
 
 const TOPIC: &str = "chaos";
 const PARTITIONS: i32 = 3;
@@ -383,66 +383,6 @@ fn describe_replicas(cluster: &Cluster) -> String {
     description
 }
 
-/// Acknowledged records per partition: (sequence, offset), in offset order.
-fn acknowledged_by_partition(producer: &RecordingProducer) -> BTreeMap<i32, Vec<(usize, i64)>> {
-    let mut by_partition: BTreeMap<i32, Vec<(usize, i64)>> = BTreeMap::new();
-    for &(index, partition, offset) in lock(&producer.deliveries.acknowledged).iter() {
-        by_partition
-            .entry(partition)
-            .or_default()
-            .push((index / PARTITIONS as usize, offset));
-    }
-    for acknowledged in by_partition.values_mut() {
-        acknowledged.sort_unstable_by_key(|&(_, offset)| offset);
-    }
-    by_partition
-}
-
-/// Every acknowledged record is stored at the offset it was acknowledged
-/// with, exactly once, and acknowledged records are in send order.
-fn assert_acknowledged_once_in_order(
-    bootstrap: &str,
-    partition: i32,
-    acknowledged: &[(usize, i64)],
-    seed: u64,
-) {
-    let stored: BTreeMap<i64, String> = read_partition(bootstrap, TOPIC, partition)
-        .into_iter()
-        .map(|received| {
-            let text = String::from_utf8_lossy(received.value.as_deref().unwrap_or_default());
-            (received.offset, text.into_owned())
-        })
-        .collect();
-    let mut seen: BTreeMap<&str, i64> = BTreeMap::new();
-    for (offset, text) in &stored {
-        if let Some(first) = seen.insert(text.as_str(), *offset) {
-            panic!(
-                "seed {seed}: {TOPIC}-{partition}: {text} stored twice, at {first} and {offset}"
-            );
-        }
-    }
-    let mut previous_sequence = None;
-    for &(sequence, offset) in acknowledged {
-        let expected = value(partition, sequence);
-        match stored.get(&offset) {
-            Some(found) if *found == expected => {}
-            found => panic!(
-                "seed {seed}: {TOPIC}-{partition}: {expected} was acknowledged at offset \
-                 {offset}, which holds {found:?}; it is stored at {:?}",
-                seen.get(expected.as_str())
-            ),
-        }
-        if let Some(previous) = previous_sequence {
-            assert!(
-                sequence > previous,
-                "seed {seed}: {TOPIC}-{partition}: {expected} (offset {offset}) comes after \
-                 sequence {previous}"
-            );
-        }
-        previous_sequence = Some(sequence);
-    }
-}
-
 /// The batches of a partition's log that end below `high_watermark`, as
 /// (base offset, leader epoch, bytes), read from the node's segment files.
 fn stored_prefix(
@@ -560,32 +500,30 @@ fn acknowledged_records_and_commits_survive_random_node_kills() {
 
     stop_producer.store(true, Ordering::Relaxed);
     let producer = producer.join().expect("the producer thread");
-    producer.flush(Duration::from_secs(120));
+    producer.flush_expecting_every_record_acknowledged(
+        Duration::from_secs(120),
+        &format!("seed {seed} (acks=all, a majority always up): "),
+    );
     // Let the member read a little past the last round before it stops.
     std::thread::sleep(COMMIT_INTERVAL * 3);
     stop_member.store(true, Ordering::Relaxed);
     member.join().expect("the member thread");
 
-    assert_eq!(
-        producer.fatal_error(),
-        None,
-        "seed {seed}: no idempotence violation"
-    );
-    let failed = lock(&producer.deliveries.failed).clone();
-    assert!(
-        failed.is_empty(),
-        "seed {seed}: {} records failed (acks=all, a majority always up), first {:?}",
-        failed.len(),
-        failed.first()
-    );
-    let acknowledged = acknowledged_by_partition(&producer);
+    let acknowledged = producer.acknowledged_in_offset_order(PARTITIONS as usize);
     for partition in 0..PARTITIONS {
         let records = acknowledged.get(&partition).cloned().unwrap_or_default();
         assert!(
             !records.is_empty(),
             "seed {seed}: nothing acknowledged on {partition}"
         );
-        assert_acknowledged_once_in_order(&bootstrap, partition, &records, seed);
+        kafka::assert_acknowledged_at_offsets(
+            &bootstrap,
+            TOPIC,
+            partition,
+            &records,
+            |sequence| value(partition, sequence),
+            &format!("seed {seed}: "),
+        );
     }
 
     let member = lock(&member_record);

@@ -21,9 +21,7 @@ use std::time::Duration;
 use eddy_client::{Client, PartitionReassignment};
 use eddy_cluster::{ClusterSpec, NodeState, Supervisor};
 use serde_json::Value;
-use support::kafka::{
-    self, Deliveries, Outgoing, RecordingProducer, create_replicated_topic, read_partition,
-};
+use support::kafka::{self, Deliveries, Outgoing, RecordingProducer, create_replicated_topic};
 use support::wait_until;
 
 /// From `up` to its ready line, on a loaded machine.
@@ -196,46 +194,6 @@ fn wait_for_acknowledgements(deliveries: &Deliveries, more: usize, what: &str) {
     );
 }
 
-/// Every acknowledged record of `partition` is stored at the offset it was
-/// acknowledged with, exactly once, in send order.
-fn assert_acknowledged_once_in_order(
-    bootstrap: &str,
-    partition: i32,
-    acknowledged: &[(usize, i64)],
-) {
-    let stored: BTreeMap<i64, String> = read_partition(bootstrap, LOAD_TOPIC, partition)
-        .into_iter()
-        .map(|received| {
-            let text = String::from_utf8_lossy(received.value.as_deref().unwrap_or_default());
-            (received.offset, text.into_owned())
-        })
-        .collect();
-    let mut seen: BTreeMap<&str, i64> = BTreeMap::new();
-    for (offset, text) in &stored {
-        if let Some(first) = seen.insert(text.as_str(), *offset) {
-            panic!("{LOAD_TOPIC}-{partition}: {text} stored twice, at {first} and {offset}");
-        }
-    }
-    let mut previous = None;
-    for &(sequence, offset) in acknowledged {
-        let expected = value(partition, sequence);
-        assert_eq!(
-            stored.get(&offset),
-            Some(&expected),
-            "{LOAD_TOPIC}-{partition}: {expected} was acknowledged at offset {offset}; it is \
-             stored at {:?}",
-            seen.get(expected.as_str())
-        );
-        if let Some(previous) = previous {
-            assert!(
-                sequence > previous,
-                "{LOAD_TOPIC}-{partition}: {expected} comes after sequence {previous}"
-            );
-        }
-        previous = Some(sequence);
-    }
-}
-
 #[test]
 fn adding_a_node_moving_partitions_to_it_and_removing_another_keeps_every_acknowledged_record() {
     let up = Up::start(3);
@@ -324,40 +282,22 @@ fn adding_a_node_moving_partitions_to_it_and_removing_another_keeps_every_acknow
     wait_for_acknowledgements(&deliveries, 100, "after removing node 2");
     stop.store(true, Ordering::Relaxed);
     let producer = load.join().expect("the load thread");
-    producer.flush(Duration::from_secs(60));
-    let failed = producer
-        .deliveries
-        .failed
-        .lock()
-        .expect("deliveries")
-        .clone();
-    assert!(
-        failed.is_empty(),
-        "deliveries failed: {:?}",
-        &failed[..failed.len().min(5)]
-    );
-    assert_eq!(producer.fatal_error(), None, "no idempotence violation");
-    let mut by_partition: BTreeMap<i32, Vec<(usize, i64)>> = BTreeMap::new();
-    for &(index, partition, offset) in producer
-        .deliveries
-        .acknowledged
-        .lock()
-        .expect("deliveries")
-        .iter()
-    {
-        by_partition
-            .entry(partition)
-            .or_default()
-            .push((index / LOAD_PARTITIONS as usize, offset));
-    }
+    producer.flush_expecting_every_record_acknowledged(Duration::from_secs(60), "");
+    let by_partition = producer.acknowledged_in_offset_order(LOAD_PARTITIONS as usize);
     let bootstrap = up.bootstrap();
-    for (partition, acknowledged) in &mut by_partition {
-        acknowledged.sort_unstable_by_key(|&(_, offset)| offset);
+    for (partition, acknowledged) in &by_partition {
         assert!(
             acknowledged.len() > 10,
             "partition {partition} barely got any load"
         );
-        assert_acknowledged_once_in_order(&bootstrap, *partition, acknowledged);
+        kafka::assert_acknowledged_at_offsets(
+            &bootstrap,
+            LOAD_TOPIC,
+            *partition,
+            acknowledged,
+            |sequence| value(*partition, sequence),
+            "",
+        );
     }
     assert_eq!(by_partition.len(), LOAD_PARTITIONS as usize);
 }

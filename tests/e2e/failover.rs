@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -48,28 +47,6 @@ fn assert_acknowledged_once_in_order(
         acknowledged,
         |sequence| format!("p{partition}-{sequence:06}"),
     );
-}
-
-/// Acknowledged sequence numbers per partition, in send order.
-fn acknowledged_by_partition(
-    producer: &RecordingProducer,
-    per_partition: usize,
-) -> BTreeMap<i32, Vec<usize>> {
-    let mut by_partition: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
-    let mut acknowledged = producer
-        .deliveries
-        .acknowledged
-        .lock()
-        .expect("deliveries")
-        .clone();
-    acknowledged.sort_unstable();
-    for (index, partition, _) in acknowledged {
-        by_partition
-            .entry(partition)
-            .or_default()
-            .push(index % per_partition);
-    }
-    by_partition
 }
 
 #[test]
@@ -114,20 +91,7 @@ fn killing_the_leader_moves_leadership_and_librdkafka_keeps_producing() {
     assert!(new_epoch > epoch, "the leader epoch is bumped");
     cluster.node(leader).restart();
     send(2000, 3000);
-    producer.flush(Duration::from_secs(60));
-    assert_eq!(producer.fatal_error(), None, "no idempotence violation");
-    let failed = producer
-        .deliveries
-        .failed
-        .lock()
-        .expect("deliveries")
-        .clone();
-    assert!(
-        failed.is_empty(),
-        "{} records failed, first {:?}",
-        failed.len(),
-        failed.first()
-    );
+    producer.flush_expecting_every_record_acknowledged(Duration::from_secs(60), "");
 
     // The returning node catches up and rejoins the ISR.
     cluster
@@ -151,7 +115,7 @@ fn killing_the_leader_moves_leadership_and_librdkafka_keeps_producing() {
         said("leader_elected", new_leader),
         "no leader_elected event for node {new_leader} in {events:#?}"
     );
-    let acknowledged = acknowledged_by_partition(&producer, per_partition);
+    let acknowledged = producer.acknowledged_sequences(per_partition);
     for partition in 0..3 {
         let sequences = acknowledged.get(&partition).cloned().unwrap_or_default();
         assert_eq!(
@@ -282,7 +246,7 @@ fn a_paused_leader_is_fenced_and_rejoins_as_a_follower_when_resumed() {
         .unwrap_or_else(|| panic!("node {leader} did not rejoin the ISR after SIGCONT"));
     let failed = producer.deliveries.failed_count();
     assert_eq!(failed, 0, "no acknowledged write was refused");
-    let acknowledged = acknowledged_by_partition(&producer, usize::MAX);
+    let acknowledged = producer.acknowledged_sequences(usize::MAX);
     assert_acknowledged_once_in_order(&cluster, topic, 0, &acknowledged[&0]);
 }
 

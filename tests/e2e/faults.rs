@@ -372,19 +372,9 @@ fn an_isolated_leader_is_fenced_replaced_and_truncated_when_it_heals() {
 
     stop.store(true, Ordering::Relaxed);
     let sent = load.join().expect("load thread");
-    producer.flush(Duration::from_secs(60));
-    assert_eq!(producer.fatal_error(), None, "no idempotence violation");
-    let failed = producer
-        .deliveries
-        .failed
-        .lock()
-        .expect("deliveries")
-        .clone();
-    assert!(
-        failed.is_empty(),
-        "{} of {sent} records failed, first {:?}",
-        failed.len(),
-        failed.first()
+    producer.flush_expecting_every_record_acknowledged(
+        Duration::from_secs(60),
+        &format!("of {sent} sent: "),
     );
     let mut acknowledged: Vec<usize> = producer
         .deliveries

@@ -192,25 +192,6 @@ impl Load<'_> {
     }
 }
 
-/// Acknowledged sequence numbers per partition, in send order.
-fn acknowledged_by_partition(producer: &RecordingProducer) -> BTreeMap<i32, Vec<usize>> {
-    let mut acknowledged = producer
-        .deliveries
-        .acknowledged
-        .lock()
-        .expect("deliveries")
-        .clone();
-    acknowledged.sort_unstable();
-    let mut by_partition: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
-    for (index, partition, _) in acknowledged {
-        by_partition
-            .entry(partition)
-            .or_default()
-            .push(index % MAX_SEQUENCES);
-    }
-    by_partition
-}
-
 /// Checks that every acknowledged record of `partition` is stored once, in
 /// the order sent.
 fn assert_acknowledged_once_in_order(
@@ -310,22 +291,9 @@ fn reassigning_a_partition_and_raising_its_replication_factor_under_load_loses_n
         load.wait_for_progress(100);
         load.stop.store(true, Ordering::Relaxed);
     });
-    producer.flush(Duration::from_secs(60));
-    assert_eq!(producer.fatal_error(), None, "no idempotence violation");
-    let failed = producer
-        .deliveries
-        .failed
-        .lock()
-        .expect("deliveries")
-        .clone();
-    assert!(
-        failed.is_empty(),
-        "{} records failed, first {:?}",
-        failed.len(),
-        failed.first()
-    );
+    producer.flush_expecting_every_record_acknowledged(Duration::from_secs(60), "");
     let sent = load.sent.load(Ordering::Relaxed);
-    let acknowledged = acknowledged_by_partition(&producer);
+    let acknowledged = producer.acknowledged_sequences(MAX_SEQUENCES);
     for partition in [0, 1] {
         let sequences = acknowledged.get(&partition).cloned().unwrap_or_default();
         assert_eq!(

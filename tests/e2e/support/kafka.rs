@@ -3,6 +3,7 @@
 //! read a partition from its start to its end by assignment (no consumer
 //! group: the node has no group APIs yet).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -236,6 +237,72 @@ impl RecordingProducer {
     pub fn fatal_error(&self) -> Option<(RDKafkaErrorCode, String)> {
         self.producer.client().fatal_error()
     }
+
+    /// Flushes, then fails the test on a fatal error (an idempotence
+    /// violation) or on any record that was not acknowledged; `context`
+    /// starts each message (a chaos seed, say).
+    pub fn flush_expecting_every_record_acknowledged(&self, timeout: Duration, context: &str) {
+        self.flush(timeout);
+        assert_eq!(
+            self.fatal_error(),
+            None,
+            "{context}no idempotence violation"
+        );
+        let failed = self.deliveries.failed.lock().expect("deliveries");
+        assert!(
+            failed.is_empty(),
+            "{context}{} records failed, first: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(5)]
+        );
+    }
+
+    /// The acknowledged records of each partition, in the order sent, as
+    /// `index % stride` (records numbered `partition × stride + sequence`
+    /// give their sequence).
+    pub fn acknowledged_sequences(&self, stride: usize) -> BTreeMap<i32, Vec<usize>> {
+        let mut acknowledged = self
+            .deliveries
+            .acknowledged
+            .lock()
+            .expect("deliveries")
+            .clone();
+        acknowledged.sort_unstable();
+        let mut by_partition: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+        for (index, partition, _) in acknowledged {
+            by_partition
+                .entry(partition)
+                .or_default()
+                .push(index % stride);
+        }
+        by_partition
+    }
+
+    /// The acknowledged records of each partition as (sequence, offset), in
+    /// offset order, for records numbered round-robin over `partitions`
+    /// (`sequence × partitions + partition`).
+    pub fn acknowledged_in_offset_order(
+        &self,
+        partitions: usize,
+    ) -> BTreeMap<i32, Vec<(usize, i64)>> {
+        let mut by_partition: BTreeMap<i32, Vec<(usize, i64)>> = BTreeMap::new();
+        for &(index, partition, offset) in self
+            .deliveries
+            .acknowledged
+            .lock()
+            .expect("deliveries")
+            .iter()
+        {
+            by_partition
+                .entry(partition)
+                .or_default()
+                .push((index / partitions, offset));
+        }
+        for acknowledged in by_partition.values_mut() {
+            acknowledged.sort_unstable_by_key(|&(_, offset)| offset);
+        }
+        by_partition
+    }
 }
 
 /// Produces `records` to one partition with `config` and returns each
@@ -359,4 +426,51 @@ pub fn assert_acknowledged_once_in_order(
         }
         previous = Some(at);
     }
+}
+
+/// [`assert_acknowledged_once_in_order`] for records acknowledged with their
+/// offsets, `(sequence, offset)`, read back from `topic`-`partition`: each is
+/// also at the offset its acknowledgement gave. librdkafka acknowledges with
+/// offset -1001 (unknown) the records of a request whose response it never
+/// got once a later request of the same producer succeeds (the broker keeps
+/// a producer's batches in order); those are checked by value alone.
+/// `context` starts each failure message.
+pub fn assert_acknowledged_at_offsets(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    acknowledged: &[(usize, i64)],
+    value_of: impl Fn(usize) -> String,
+    context: &str,
+) {
+    let what = format!("{context}{topic}-{partition}");
+    let stored: Vec<(i64, String)> = read_partition(bootstrap, topic, partition)
+        .into_iter()
+        .map(|received| {
+            let text = String::from_utf8_lossy(received.value.as_deref().unwrap_or_default());
+            (received.offset, text.into_owned())
+        })
+        .collect();
+    let at_offset: BTreeMap<i64, &str> = stored
+        .iter()
+        .map(|(offset, text)| (*offset, text.as_str()))
+        .collect();
+    for &(sequence, offset) in acknowledged.iter().filter(|(_, offset)| *offset >= 0) {
+        let expected = value_of(sequence);
+        let found = at_offset.get(&offset).copied();
+        assert_eq!(
+            found,
+            Some(expected.as_str()),
+            "{what}: {expected} was acknowledged at offset {offset}, which holds {found:?}; it is \
+             stored at {:?}",
+            stored
+                .iter()
+                .find(|(_, text)| *text == expected)
+                .map(|(offset, _)| offset)
+        );
+    }
+    let mut sequences: Vec<usize> = acknowledged.iter().map(|(sequence, _)| *sequence).collect();
+    sequences.sort_unstable();
+    let values: Vec<String> = stored.into_iter().map(|(_, text)| text).collect();
+    assert_acknowledged_once_in_order(&what, &values, &sequences, value_of);
 }

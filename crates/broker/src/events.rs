@@ -55,7 +55,7 @@ pub async fn run(broker: Weak<Broker>) {
                 written = last_written(&partition);
                 led_epoch = Some(epoch);
             }
-            if let Some(position) = append_new(&strong, &partition, &image, written) {
+            if let Some(position) = append_new(&strong, &partition, epoch, &image, written) {
                 written = Some(position);
             }
         } else {
@@ -120,10 +120,12 @@ fn parse_key(key: &[u8]) -> Option<Position> {
     Some((index.parse().ok()?, position.parse().ok()?))
 }
 
-/// Appends the image's events after `written`; returns the new position.
+/// Appends the image's events after `written` while this node leads the
+/// partition at `epoch`; returns the new position.
 fn append_new(
     broker: &Broker,
     partition: &Partition,
+    epoch: i32,
     image: &MetadataImage,
     written: Option<Position>,
 ) -> Option<Position> {
@@ -181,7 +183,13 @@ fn append_new(
             return None;
         }
     };
-    let epoch = partition.leader_epoch();
+    // Leadership may have moved while the batch was made. A batch stamped
+    // with the new leader's epoch would be one its followers cannot tell
+    // apart from the new leader's own writes at the same offsets; one with
+    // the old epoch is truncated away like any unreplicated write.
+    if partition.check_leader(broker.node_id, epoch).is_err() {
+        return None;
+    }
     let appended = partition
         .log
         .lock()

@@ -466,14 +466,23 @@ pub fn committed_offsets(
         .collect()
 }
 
-/// The high watermark of each partition of `topic` (ListOffsets).
+/// The high watermark of each partition of `topic` (ListOffsets). Right
+/// after a leader moves, librdkafka may ask the old leader and get
+/// NOT_LEADER_OR_FOLLOWER; it is asked again until [`CLIENT_TIMEOUT`].
 pub fn end_offsets(bootstrap: &str, topic: &str, partition_count: i32) -> BTreeMap<i32, i64> {
     let consumer: BaseConsumer = client_config(bootstrap).create().expect("rdkafka consumer");
     (0..partition_count)
         .map(|partition| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, partition, CLIENT_TIMEOUT)
-                .unwrap_or_else(|error| panic!("ListOffsets {topic}-{partition}: {error}"));
+            let deadline = std::time::Instant::now() + CLIENT_TIMEOUT;
+            let high = loop {
+                match consumer.fetch_watermarks(topic, partition, CLIENT_TIMEOUT) {
+                    Ok((_, high)) => break high,
+                    Err(error) if std::time::Instant::now() >= deadline => {
+                        panic!("ListOffsets {topic}-{partition}: {error}")
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+                }
+            };
             (partition, high)
         })
         .collect()

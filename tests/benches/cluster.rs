@@ -19,9 +19,7 @@
 #[path = "../e2e/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use eddy_client::Client;
@@ -574,15 +572,7 @@ impl ClusterUp {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawning eddy cluster up");
-        let stdout = supervisor.stdout.take().expect("piped stdout");
-        let (lines, received) = mpsc::channel();
-        // Reads stdout to its end, so the supervisor never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let _ = lines.send(line);
-            }
-        });
+        let received = support::stdout_lines(&mut supervisor);
         let mut ready_after = None;
         let mut node_pids = Vec::new();
         while node_pids.len() < usize::from(NODES) {

@@ -28,7 +28,6 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -1008,15 +1007,7 @@ fn cluster_up(spec: &ClusterSpec, populated: Option<Scale>) -> ClusterUp {
         .stderr(Stdio::from(log))
         .spawn()
         .expect("spawning eddy cluster up");
-    let stdout = supervisor.stdout.take().expect("piped stdout");
-    let (lines, received) = mpsc::channel();
-    // Reads stdout to its end, so the supervisor never blocks on a full pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            let _ = lines.send(line);
-        }
-    });
+    let received = support::stdout_lines(&mut supervisor);
     let ready = loop {
         let line = received
             .recv_timeout(TIMEOUT.saturating_sub(started.elapsed()))

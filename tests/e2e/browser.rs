@@ -20,7 +20,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -91,15 +90,7 @@ impl Server {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawning eddy serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (sender, lines) = mpsc::channel();
-        // Reads stdout to its end, so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let _ = sender.send(line);
-            }
-        });
+        let lines = support::stdout_lines(&mut child);
         let mut server = Server {
             home,
             base_port,

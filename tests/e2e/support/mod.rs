@@ -89,6 +89,20 @@ fn build_eddy() -> PathBuf {
     binary
 }
 
+/// The lines a child prints, as they come. A thread reads its stdout to the
+/// end, so the child never blocks on a full pipe once nobody listens.
+pub fn stdout_lines(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let _ = lines.send(line);
+        }
+    });
+    received
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -349,16 +363,7 @@ impl Node {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawning eddy broker");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, first_lines) = mpsc::channel();
-        // Reads stdout to its end, so the node never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                // After the ready line nobody listens; keep draining anyway.
-                let _ = lines.send(line);
-            }
-        });
+        let first_lines = stdout_lines(&mut child);
         let expected = format!(
             "eddy node {} ready: bootstrap servers {}",
             self.node_id,

@@ -2,7 +2,6 @@
 //! `eddy cluster` commands against it from "another terminal", as the
 //! cluster CLI and cluster operations suites drive them.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -55,15 +54,7 @@ impl Up {
             .stderr(Stdio::from(stderr))
             .spawn()
             .expect("spawning eddy cluster up");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, received) = mpsc::channel();
-        // Reads stdout to its end, so `up` never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let _ = lines.send(line);
-            }
-        });
+        let received = super::stdout_lines(&mut child);
         self.supervisor = Some(child);
         received
     }

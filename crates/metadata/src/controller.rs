@@ -51,19 +51,24 @@ pub(crate) enum ControllerEvent {
     },
 }
 
+/// An event and when it happened: liveness is judged by when a heartbeat
+/// came or a connection closed, not by when the controller task, perhaps
+/// busy with a proposal, got to it.
+type TimedEvent = (Instant, ControllerEvent);
+
 #[derive(Clone)]
 pub(crate) struct ControllerHandle {
-    events: mpsc::Sender<ControllerEvent>,
+    events: mpsc::Sender<TimedEvent>,
 }
 
 impl ControllerHandle {
-    pub(crate) fn new() -> (Self, mpsc::Receiver<ControllerEvent>) {
+    pub(crate) fn new() -> (Self, mpsc::Receiver<TimedEvent>) {
         let (events, receiver) = mpsc::channel(EVENT_QUEUE_LENGTH);
         (Self { events }, receiver)
     }
 
     pub(crate) fn send(&self, event: ControllerEvent) {
-        if self.events.try_send(event).is_err() {
+        if self.events.try_send((Instant::now(), event)).is_err() {
             tracing::debug!("controller queue full; dropping an event");
         }
     }
@@ -127,7 +132,7 @@ impl Controller {
 
     pub(crate) async fn run(
         mut self,
-        mut events: mpsc::Receiver<ControllerEvent>,
+        mut events: mpsc::Receiver<TimedEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut tick = tokio::time::interval(TICK);
@@ -135,7 +140,7 @@ impl Controller {
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(event) => self.record(event),
+                    Some((at, event)) => self.record(at, event),
                     None => return,
                 },
                 _ = tick.tick() => self.act().await,
@@ -144,7 +149,7 @@ impl Controller {
         }
     }
 
-    fn record(&mut self, event: ControllerEvent) {
+    fn record(&mut self, at: Instant, event: ControllerEvent) {
         // A heartbeat can arrive between the election and the next tick: it
         // was sent to this term, so the take-over's reset must not drop it.
         // (Acting on it still waits for the tick.)
@@ -159,7 +164,7 @@ impl Controller {
                     .brokers
                     .entry(heartbeat.broker_id)
                     .or_insert_with(|| Liveness::watching_from(now));
-                liveness.last_seen = now;
+                liveness.last_seen = at;
                 liveness.latest = Some(heartbeat);
                 liveness.connection_id = connection_id;
                 liveness.connection_closed_at = None;
@@ -169,7 +174,7 @@ impl Controller {
                 for liveness in self.brokers.values_mut() {
                     if liveness.connection_id == Some(connection_id) {
                         liveness.connection_id = None;
-                        liveness.connection_closed_at = Some(now);
+                        liveness.connection_closed_at = Some(at);
                     }
                 }
             }

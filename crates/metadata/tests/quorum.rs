@@ -282,12 +282,22 @@ async fn a_broker_that_stops_heartbeating_is_fenced_and_loses_leadership_to_the_
     )
     .await;
     let fenced_after = stopped_at.elapsed();
+    let image = cluster.node(controller).image();
+    let said = |kind: &str| {
+        image
+            .events
+            .iter()
+            .filter(|event| event.kind == kind)
+            .map(|event| event.text.as_str())
+            .collect::<Vec<_>>()
+    };
     assert!(
         fenced_after < Duration::from_millis(900),
-        "fast fencing took {fenced_after:?}"
+        "fast fencing took {fenced_after:?}; fencing events {:?}; controller now {:?} (was {controller})",
+        said("broker_fenced"),
+        cluster.node(controller).controller_id()
     );
 
-    let image = cluster.node(controller).image();
     let partition = image.partition("payments", 0).expect("partition");
     assert_eq!(
         partition.leader, others[0],

@@ -80,10 +80,7 @@ impl Cluster {
     }
 
     fn try_start(count: i32, settings: &[&str]) -> Result<Cluster, String> {
-        let mut taken = Vec::new();
-        let ports: Vec<(u16, u16)> = (0..count)
-            .map(|_| (listen_port(&mut taken), listen_port(&mut taken)))
-            .collect();
+        let ports: Vec<(u16, u16)> = (0..count).map(|_| (listen_port(), listen_port())).collect();
         let voters = ports
             .iter()
             .enumerate()
@@ -401,40 +398,63 @@ fn port_was_taken(reason: &str) -> bool {
         || reason.contains("controller listener")
 }
 
+/// Claims `ports` for this test process if none was handed out before and
+/// all are free now. Tests of one binary run in parallel: a probe only says
+/// a port is free at this moment, and a cluster whose raft peers answer on
+/// another test cluster's port is a cluster talking to a stranger.
+fn claim(ports: &[u16]) -> bool {
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let free = ports.iter().all(|port| {
+        !handed_out.contains(port) && std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok()
+    });
+    if free {
+        handed_out.extend(ports);
+    }
+    free
+}
+
+/// A random number in `from..from + span`.
+fn random_port(from: u16, span: u16) -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::hash::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    from + (hasher.finish() % u64::from(span)) as u16
+}
+
 /// A free port below the kernel's ephemeral range (32768 and up on Linux), so
 /// the nodes' own outgoing connections cannot take it before a node binds it
 /// (a port from `bind(0)` is ephemeral, and node 1 connecting to the other
-/// controllers may get it as its local port). Not one of `taken`.
-fn listen_port(taken: &mut Vec<u16>) -> u16 {
-    use std::hash::{BuildHasher, Hasher};
+/// controllers may get it as its local port). Never one handed out before in
+/// this process.
+fn listen_port() -> u16 {
     for _ in 0..1000 {
-        let mut hasher = std::hash::RandomState::new().build_hasher();
-        hasher.write_u32(std::process::id());
-        let port = 20_000 + (hasher.finish() % 12_000) as u16;
-        if !taken.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            taken.push(port);
+        let port = random_port(20_000, 12_000);
+        if claim(&[port]) {
             return port;
         }
     }
     panic!("no free port below the ephemeral range")
 }
 
+/// A base port for `eddy cluster up --base-port` with room for `nodes`
+/// nodes: their Kafka ports and controller ports, all free and never handed
+/// out before in this process.
 pub fn free_base_port(nodes: u16) -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    let port_free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
     for _ in 0..200 {
-        let mut hasher = std::hash::RandomState::new().build_hasher();
-        hasher.write_u32(std::process::id());
-        let base = 20_000 + (hasher.finish() % 10_000) as u16;
-        let all_free = (0..nodes)
+        let base = random_port(20_000, 10_000);
+        let ports: Vec<u16> = (0..nodes)
             .flat_map(|offset| {
                 [
                     base + offset,
                     base + SUPERVISOR_CONTROLLER_PORT_OFFSET + offset,
                 ]
             })
-            .all(port_free);
-        if all_free {
+            .collect();
+        if claim(&ports) {
             return base;
         }
     }

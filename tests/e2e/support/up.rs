@@ -142,6 +142,38 @@ impl Drop for Up {
             eprintln!("--- supervisor log ---\n{}", self.supervisor_log());
         }
         self.stop(STOP_TIMEOUT);
+        if std::thread::panicking() {
+            self.keep_whole_logs();
+        }
+    }
+}
+
+impl Up {
+    /// With `EDDY_TEST_LOGS=DIR`, a failing test leaves the supervisor's and
+    /// every node's whole log in DIR/<home name>/.
+    fn keep_whole_logs(&self) {
+        let Some(dir) = std::env::var_os("EDDY_TEST_LOGS") else {
+            return;
+        };
+        let name = self.home.path().file_name().unwrap_or_default();
+        let kept = Path::new(&dir).join(name);
+        let mut logs = vec![(
+            self.home.path().join("supervisor.log"),
+            "supervisor.log".to_string(),
+        )];
+        if let Ok(entries) = std::fs::read_dir(self.data_dir()) {
+            for entry in entries.flatten() {
+                let node = entry.file_name().to_string_lossy().into_owned();
+                logs.push((entry.path().join("eddy.log"), format!("{node}.log")));
+            }
+        }
+        for (from, to) in logs.iter().filter(|(from, _)| from.is_file()) {
+            if let Err(error) = std::fs::create_dir_all(&kept)
+                .and_then(|()| std::fs::copy(from, kept.join(to)).map(drop))
+            {
+                eprintln!("could not keep {}: {error}", from.display());
+            }
+        }
     }
 }
 

@@ -415,6 +415,14 @@ mod tests {
             .expect("encode")
     }
 
+    /// Partition `orders-index` on an empty log in a temporary directory
+    /// (kept while the returned guard lives).
+    fn partition(index: i32) -> (tempfile::TempDir, Partition) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open log");
+        (dir, Partition::new("orders", index, log))
+    }
+
     fn assignment(partition_epoch: i32, replicas: &[i32], isr: &[i32]) -> Assignment {
         Assignment {
             leader: 1,
@@ -428,9 +436,7 @@ mod tests {
 
     #[test]
     fn a_follower_joins_the_isr_only_once_it_reaches_the_start_of_the_leaders_epoch() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open log");
-        let partition = Partition::new("orders", 0, log);
+        let (_dir, partition) = partition(0);
         // Node 1 follows node 2: it has 5 records, 3 of them committed.
         partition.apply_assignment(
             1,
@@ -466,9 +472,7 @@ mod tests {
 
     #[test]
     fn a_replica_re_added_between_two_images_starts_from_scratch() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open log");
-        let partition = Partition::new("orders", 2, log);
+        let (_dir, partition) = partition(2);
         partition.apply_assignment(1, assignment(0, &[1, 2, 3], &[1, 2, 3]));
         lock(&partition.log)
             .append(batch(3), 0, now_ms())
@@ -498,9 +502,7 @@ mod tests {
     #[test]
     fn a_removed_and_re_added_follower_rejoins_the_isr_only_after_fetching_up_to_the_high_watermark()
      {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open log");
-        let partition = Partition::new("orders", 1, log);
+        let (_dir, partition) = partition(1);
         partition.apply_assignment(1, assignment(0, &[1, 2, 3], &[1, 2, 3]));
         lock(&partition.log)
             .append(batch(3), 0, now_ms())

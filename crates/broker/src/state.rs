@@ -326,15 +326,15 @@ impl Broker {
     pub fn apply_image(&self, image: &MetadataImage) -> Result<(), StartError> {
         let _applying = self.applying.lock().unwrap_or_else(lock_poisoned);
         // Dynamic broker configs: the cluster-wide default, then this node's.
-        let broker_config = self.static_config.with_dynamic(
+        let broker_config = Arc::new(self.static_config.with_dynamic(
             image.broker_configs.get(""),
             image.broker_configs.get(&self.node_id.to_string()),
-        );
+        ));
         let defaults_changed = {
             let mut current = self.config.write().unwrap_or_else(lock_poisoned);
             let differs = current.dynamic_differs(&broker_config);
             if differs {
-                *current = Arc::new(broker_config.clone());
+                *current = Arc::clone(&broker_config);
             }
             differs
         };
